@@ -1,0 +1,41 @@
+/**
+ * The one RBAC matrix of the platform (DESIGN §5). Every route names an action; the API's
+ * `authorize(action)` middleware answers 401 without a principal and 403 when the principal's
+ * role is not listed here.
+ */
+export const userRoles = ['viewer', 'supervisor', 'admin'] as const;
+export type UserRole = (typeof userRoles)[number];
+export type PrincipalKind = UserRole | 'agent';
+
+const readers: readonly PrincipalKind[] = ['viewer', 'supervisor', 'admin'];
+const supervisors: readonly PrincipalKind[] = ['supervisor', 'admin'];
+const admins: readonly PrincipalKind[] = ['admin'];
+const agents: readonly PrincipalKind[] = ['agent'];
+
+export const rbacMatrix = {
+  'agents.create': admins,
+  'agents.list': readers,
+  'agents.revoke': admins,
+  'tasks.create': supervisors,
+  'tasks.list': readers,
+  'tasks.read': readers,
+  'tasks.cancel': supervisors,
+  'tasks.agent': agents,
+} as const satisfies Record<string, readonly PrincipalKind[]>;
+
+export type Action = keyof typeof rbacMatrix;
+
+export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden';
+
+/**
+ * Decides whether a principal may perform an action.
+ * @example decideAccess('tasks.create', 'viewer') // 'forbidden'
+ */
+export function decideAccess(action: Action, principal: PrincipalKind | null): AccessDecision {
+  if (principal === null) return 'unauthenticated';
+  return (rbacMatrix[action] as readonly PrincipalKind[]).includes(principal) ? 'allow' : 'forbidden';
+}
+
+export function isUserRole(value: unknown): value is UserRole {
+  return typeof value === 'string' && (userRoles as readonly string[]).includes(value);
+}

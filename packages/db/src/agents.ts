@@ -1,0 +1,56 @@
+import type { Queryable } from './client';
+
+export interface AgentRow {
+  id: string;
+  name: string;
+  capabilities: string[];
+  status: 'IDLE' | 'BUSY' | 'OFFLINE';
+  last_heartbeat_at: Date | null;
+  created_by: string | null;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const agentColumns = 'id, name, capabilities, status, last_heartbeat_at, created_by, created_at, revoked_at';
+
+export async function insertAgent(
+  db: Queryable,
+  input: { name: string; capabilities: string[]; apiKeyHash: string; createdBy: string | null },
+): Promise<AgentRow> {
+  const { rows } = await db.query<AgentRow>(
+    `INSERT INTO agents (name, capabilities, api_key_hash, created_by) VALUES ($1, $2, $3, $4) RETURNING ${agentColumns}`,
+    [input.name, input.capabilities, input.apiKeyHash, input.createdBy],
+  );
+  return rows[0]!;
+}
+
+export async function listAgents(db: Queryable, { includeRevoked = false } = {}): Promise<AgentRow[]> {
+  const { rows } = await db.query<AgentRow>(
+    `SELECT ${agentColumns} FROM agents ${includeRevoked ? '' : 'WHERE revoked_at IS NULL'} ORDER BY created_at, id`,
+  );
+  return rows;
+}
+
+export async function getAgent(db: Queryable, id: string): Promise<AgentRow | undefined> {
+  const { rows } = await db.query<AgentRow>(`SELECT ${agentColumns} FROM agents WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** The live (not revoked) agent holding this API key hash. */
+export async function findAgentByKeyHash(db: Queryable, apiKeyHash: string): Promise<AgentRow | undefined> {
+  const { rows } = await db.query<AgentRow>(
+    `SELECT ${agentColumns} FROM agents WHERE api_key_hash = $1 AND revoked_at IS NULL`,
+    [apiKeyHash],
+  );
+  return rows[0];
+}
+
+/** Revokes an agent; revoking twice keeps the first time. Undefined when no such agent exists. */
+export async function revokeAgent(db: Queryable, id: string): Promise<AgentRow | undefined> {
+  const { rows } = await db.query<AgentRow>(
+    `UPDATE agents SET revoked_at = coalesce(revoked_at, now()), status = 'OFFLINE'
+     WHERE id = $1 RETURNING ${agentColumns}`,
+    [id],
+  );
+  return rows[0];
+}

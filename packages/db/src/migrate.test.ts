@@ -1,0 +1,167 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
+import { connectPostgres, type Db } from './client';
+import { loadMigrations, MigrationMismatchError, migrate, migrationStatus } from './migrate';
+
+let current: TestDatabase | undefined;
+afterEach(async () => {
+  await current?.drop();
+  current = undefined;
+});
+
+async function emptyDb(): Promise<Db> {
+  current = await createTestDatabase({ empty: true });
+  return current.db;
+}
+
+async function columnsOf(db: Db, table: string) {
+  const { rows } = await db.query<{ column_name: string; data_type: string; column_default: string | null }>(
+    `SELECT column_name, data_type, column_default FROM information_schema.columns
+     WHERE table_schema = 'public' AND table_name = $1`,
+    [table],
+  );
+  return Object.fromEntries(rows.map((r) => [r.column_name, { type: r.data_type, default: r.column_default }]));
+}
+
+describe(`migrations on ${backend}`, () => {
+  it('apply from empty, record each file with its checksum, and a second run is a no-op', async () => {
+    const db = await emptyDb();
+    const files = loadMigrations();
+    const first = await migrate(db);
+    expect(first.applied).toEqual(files.map((m) => m.name));
+    const { rows } = await db.query<{ version: string; checksum: string }>(
+      'SELECT version, checksum FROM schema_migrations ORDER BY version',
+    );
+    expect(rows).toEqual(files.map((m) => ({ version: m.version, checksum: m.checksum })));
+
+    const second = await migrate(db);
+    expect(second.applied).toEqual([]);
+    expect(second.alreadyApplied).toHaveLength(files.length);
+    expect(await migrationStatus(db)).toEqual({ pending: [], unknown: [] });
+  });
+
+  it('two concurrent migrators apply every file exactly once', async () => {
+    const db = await emptyDb();
+    let reports: Awaited<ReturnType<typeof migrate>>[];
+    if (current?.url) {
+      // Two separate pools stand for two processes starting at the same moment.
+      const a = connectPostgres(current.url, { max: 1 });
+      const b = connectPostgres(current.url, { max: 1 });
+      reports = await Promise.all([migrate(a), migrate(b)]);
+      await Promise.all([a.close(), b.close()]);
+    } else {
+      reports = await Promise.all([migrate(db), migrate(db)]);
+    }
+    const files = loadMigrations().map((m) => m.name);
+    expect([...reports[0]!.applied, ...reports[1]!.applied].sort()).toEqual(files);
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+    expect(rows[0]!.n).toBe(files.length);
+  });
+
+  it('stops with a clear message when an applied file was changed', async () => {
+    const db = await emptyDb();
+    await migrate(db);
+    const edited = loadMigrations().map((m, i) => (i === 1 ? { ...m, checksum: 'f'.repeat(64) } : m));
+    await expect(migrate(db, { migrations: edited })).rejects.toThrow(MigrationMismatchError);
+    await expect(migrate(db, { migrations: edited })).rejects.toThrow(/0002_base_schema\.sql.*append-only/);
+  });
+
+  it('rolls back a failing migration whole, leaving nothing half-written', async () => {
+    const db = await emptyDb();
+    const broken = [
+      ...loadMigrations(),
+      { version: '9999', name: '9999_broken', checksum: 'x', sql: 'CREATE TABLE half (id int); SELECT 1/0;' },
+    ];
+    await expect(migrate(db, { migrations: broken })).rejects.toThrow(/division by zero/);
+    const { rows } = await db.query<{ t: string | null }>("SELECT to_regclass('public.half')::text AS t");
+    expect(rows[0]!.t).toBeNull();
+    expect((await migrationStatus(db, broken)).pending).toEqual(['9999_broken']);
+  });
+
+  it("creates the seed's columns with the seed's types", async () => {
+    const db = await emptyDb();
+    await migrate(db);
+    const market = await columnsOf(db, 'marketplace_items');
+    expect(Object.fromEntries(Object.entries(market).map(([k, v]) => [k, v.type]))).toEqual({
+      id: 'uuid',
+      item_type: 'text',
+      name: 'text',
+      description: 'text',
+      version: 'text',
+      publisher_id: 'uuid',
+      tags: 'jsonb',
+      repository_url: 'text',
+      created_at: 'timestamp with time zone',
+    });
+    const tasks = await columnsOf(db, 'tasks');
+    expect(tasks.retry_count).toEqual({ type: 'integer', default: '0' });
+    expect(tasks.max_retries).toEqual({ type: 'integer', default: '3' });
+    expect(tasks.last_error?.type).toBe('text');
+    expect(tasks.workflow_run_id?.type).toBe('uuid');
+    const runs = await columnsOf(db, 'workflow_runs');
+    expect(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.type]))).toEqual({
+      id: 'uuid',
+      workflow_id: 'uuid',
+      status: 'text',
+      trigger_context: 'jsonb',
+      start_time: 'timestamp with time zone',
+      end_time: 'timestamp with time zone',
+      total_cost: 'numeric',
+    });
+    expect(runs.status?.default).toBe("'RUNNING'::text");
+
+    const { rows: comments } = await db.query<{ tbl: string | null; retry: string | null }>(
+      `SELECT obj_description('marketplace_items'::regclass, 'pg_class') AS tbl,
+              col_description('tasks'::regclass, (SELECT attnum FROM pg_attribute
+                WHERE attrelid = 'tasks'::regclass AND attname = 'retry_count')) AS retry`,
+    );
+    expect(comments[0]).toEqual({
+      tbl: 'Stores metadata for shared agents and workflows.',
+      retry: 'The number of times this task has been attempted.',
+    });
+    const { rows: fks } = await db.query<{ def: string }>(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint
+       WHERE conrelid = 'tasks'::regclass AND contype = 'f' AND conname LIKE '%workflow_run%'`,
+    );
+    expect(fks[0]?.def).toBe('FOREIGN KEY (workflow_run_id) REFERENCES workflow_runs(id) ON DELETE SET NULL');
+  });
+
+  it('enables row-level security on every table', async () => {
+    const db = await emptyDb();
+    await migrate(db);
+    const { rows } = await db.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity`,
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it('leaves an existing auth.users and auth.uid() (as on Supabase) untouched', async () => {
+    const db = await emptyDb();
+    await db.exec(`
+      CREATE SCHEMA auth;
+      CREATE TABLE auth.users (id uuid PRIMARY KEY, email varchar(255), aud varchar(255), raw_app_meta_data jsonb,
+        created_at timestamptz, instance_id uuid);
+      COMMENT ON TABLE auth.users IS 'Auth: Stores user login data within a secure schema.';
+      CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS
+        $$ SELECT coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
+             (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$;
+    `);
+    const before = await db.query(
+      `SELECT pg_get_functiondef('auth.uid()'::regprocedure) AS fn,
+              (SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position)
+               FROM information_schema.columns WHERE table_schema = 'auth' AND table_name = 'users') AS cols,
+              obj_description('auth.users'::regclass, 'pg_class') AS comment,
+              (SELECT relrowsecurity FROM pg_class WHERE oid = 'auth.users'::regclass) AS rls`,
+    );
+    await migrate(db);
+    const after = await db.query(
+      `SELECT pg_get_functiondef('auth.uid()'::regprocedure) AS fn,
+              (SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position)
+               FROM information_schema.columns WHERE table_schema = 'auth' AND table_name = 'users') AS cols,
+              obj_description('auth.users'::regclass, 'pg_class') AS comment,
+              (SELECT relrowsecurity FROM pg_class WHERE oid = 'auth.users'::regclass) AS rls`,
+    );
+    expect(after.rows).toEqual(before.rows);
+  });
+});

@@ -1,0 +1,135 @@
+import type { Queryable } from './client';
+
+export type TaskStatus = 'PENDING' | 'TODO' | 'IN_PROGRESS' | 'DONE' | 'QUARANTINED' | 'CANCELLED';
+
+export interface TaskRow {
+  id: string;
+  title: string;
+  description: string | null;
+  capability: string | null;
+  payload: unknown;
+  priority: number;
+  status: TaskStatus;
+  agent_id: string | null;
+  result: unknown;
+  cost: string | null;
+  retry_count: number;
+  max_retries: number;
+  last_error: string | null;
+  workflow_run_id: string | null;
+  created_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+export const taskColumns =
+  'id, title, description, capability, payload, priority, status, agent_id, result, cost, retry_count, ' +
+  'max_retries, last_error, workflow_run_id, created_by, created_at, updated_at, started_at, completed_at';
+
+export interface NewTask {
+  title: string;
+  description?: string | null;
+  capability?: string | null;
+  payload?: unknown;
+  priority?: number;
+  max_retries?: number;
+  created_by: string | null;
+}
+
+/** Inserts tasks in one statement (one round trip however many). */
+export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<TaskRow[]> {
+  if (tasks.length === 0) return [];
+  const { rows } = await db.query<TaskRow>(
+    `INSERT INTO tasks (title, description, capability, payload, priority, max_retries, created_by)
+     SELECT t.title, t.description, t.capability, coalesce(t.payload, '{}'::jsonb), coalesce(t.priority, 0),
+            coalesce(t.max_retries, 3), t.created_by
+     FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY
+       AS t(title text, description text, capability text, payload jsonb, priority int, max_retries int,
+            created_by uuid, ord bigint)
+     ORDER BY ord
+     RETURNING ${taskColumns}`,
+    [JSON.stringify(tasks)],
+  );
+  return rows;
+}
+
+export async function getTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
+  const { rows } = await db.query<TaskRow>(`SELECT ${taskColumns} FROM tasks WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export interface TaskFilter {
+  status?: TaskStatus;
+  capability?: string;
+  workflow_run_id?: string;
+  /** Exclusive position from a previous page: the last row's created_at (text, full precision) and id. */
+  after?: { createdAt: string; id: string };
+  limit: number;
+}
+
+export interface TaskPage {
+  items: TaskRow[];
+  /** Position of the last row when more rows may follow. */
+  last?: { createdAt: string; id: string };
+}
+
+/** Newest first; keyset pagination on (created_at, id) so pages neither skip nor repeat rows. */
+export async function listTasks(db: Queryable, filter: TaskFilter): Promise<TaskPage> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace('?', `$${params.length}`));
+  };
+  if (filter.status) add('status = ?', filter.status);
+  if (filter.capability) add('capability = ?', filter.capability);
+  if (filter.workflow_run_id) add('workflow_run_id = ?', filter.workflow_run_id);
+  if (filter.after) {
+    params.push(filter.after.createdAt, filter.after.id);
+    where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(filter.limit + 1);
+  const { rows } = await db.query<TaskRow & { cursor_created_at: string }>(
+    `SELECT ${taskColumns}, created_at::text AS cursor_created_at FROM tasks
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const more = rows.length > filter.limit;
+  const page = rows.slice(0, filter.limit);
+  const lastRow = page.at(-1);
+  return {
+    items: page.map(({ cursor_created_at: _cursor, ...task }) => task),
+    last: more && lastRow ? { createdAt: lastRow.cursor_created_at, id: lastRow.id } : undefined,
+  };
+}
+
+export type CancelOutcome = { outcome: 'cancelled'; task: TaskRow } | { outcome: 'not_found' } | { outcome: 'conflict'; status: TaskStatus };
+
+/**
+ * Cancels a task that has not finished. One guarded statement decides races with agents: a task
+ * that became DONE a moment earlier is reported as a conflict, never overwritten. The agent that
+ * held an IN_PROGRESS task is set IDLE in the same statement.
+ */
+export async function cancelTask(db: Queryable, id: string): Promise<CancelOutcome> {
+  const { rows } = await db.query<TaskRow>(
+    `WITH previous AS (
+       SELECT id, agent_id FROM tasks WHERE id = $1 FOR UPDATE
+     ), cancelled AS (
+       UPDATE tasks t SET status = 'CANCELLED', agent_id = NULL, completed_at = now(), updated_at = now()
+       FROM previous
+       WHERE t.id = previous.id AND t.status IN ('PENDING', 'TODO', 'IN_PROGRESS')
+       RETURNING ${taskColumns.replace(/(^|, )/g, '$1t.')}, previous.agent_id AS previous_agent_id
+     ), freed AS (
+       UPDATE agents SET status = 'IDLE'
+       WHERE id = (SELECT previous_agent_id FROM cancelled) AND status = 'BUSY'
+     )
+     SELECT ${taskColumns} FROM cancelled`,
+    [id],
+  );
+  if (rows[0]) return { outcome: 'cancelled', task: rows[0] };
+  const existing = await getTask(db, id);
+  return existing ? { outcome: 'conflict', status: existing.status } : { outcome: 'not_found' };
+}

@@ -1,0 +1,14 @@
+import { PGlite } from '@electric-sql/pglite';
+let t=Date.now();
+const pg = await PGlite.create();
+console.log('create', Date.now()-t);
+const r = await pg.query("select 1.10::numeric n, 5::int8 b, now() t, '{}'::jsonb j, version() v, current_user u");
+console.log(r.rows, r.fields);
+t=Date.now();
+const dump = await pg.dumpDataDir('none');
+console.log('dump', Date.now()-t, dump.size);
+t=Date.now();
+const pg2 = await PGlite.create({ loadDataDir: dump });
+console.log('load', Date.now()-t, (await pg2.query('select 1 x')).rows);
+await pg2.query("create role authenticated nologin");
+await pg2.exec("begin; select set_config('role','authenticated',true); select current_user; commit;").then(r=>console.log(r.map(x=>x.rows)));
