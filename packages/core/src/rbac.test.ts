@@ -9,7 +9,10 @@ describe('rbac matrix', () => {
   });
 
   it('orders the user roles: whatever a viewer may do, a supervisor and an admin may too', () => {
-    for (const [action, allowed] of Object.entries(rbacMatrix) as [keyof typeof rbacMatrix, readonly string[]][]) {
+    for (const [action, allowed] of Object.entries(rbacMatrix) as [
+      keyof typeof rbacMatrix,
+      readonly string[],
+    ][]) {
       if (allowed.includes('viewer')) expect(decideAccess(action, 'supervisor')).toBe('allow');
       if (allowed.includes('supervisor')) expect(decideAccess(action, 'admin')).toBe('allow');
     }

@@ -20,7 +20,9 @@ async function columnsOf(db: Db, table: string) {
      WHERE table_schema = 'public' AND table_name = $1`,
     [table],
   );
-  return Object.fromEntries(rows.map((r) => [r.column_name, { type: r.data_type, default: r.column_default }]));
+  return Object.fromEntries(
+    rows.map((r) => [r.column_name, { type: r.data_type, default: r.column_default }]),
+  );
 }
 
 describe(`migrations on ${backend}`, () => {

@@ -64,7 +64,10 @@ interface LedgerRow {
  */
 export async function migrate(
   db: Db,
-  { migrations = loadMigrations(), onApplied }: { migrations?: Migration[]; onApplied?: (m: Migration) => void } = {},
+  {
+    migrations = loadMigrations(),
+    onApplied,
+  }: { migrations?: Migration[]; onApplied?: (m: Migration) => void } = {},
 ): Promise<MigrationReport> {
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   await db.transaction(async (tx) => {

@@ -45,12 +45,12 @@ export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<Task
     `INSERT INTO tasks (title, description, capability, payload, priority, max_retries, created_by)
      SELECT t.title, t.description, t.capability, coalesce(t.payload, '{}'::jsonb), coalesce(t.priority, 0),
             coalesce(t.max_retries, 3), t.created_by
-     FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY
+     FROM jsonb_to_recordset($1::jsonb)
        AS t(title text, description text, capability text, payload jsonb, priority int, max_retries int,
             created_by uuid, ord bigint)
      ORDER BY ord
      RETURNING ${taskColumns}`,
-    [JSON.stringify(tasks)],
+    [JSON.stringify(tasks.map((task, ord) => ({ ...task, ord })))],
   );
   return rows;
 }
@@ -106,7 +106,10 @@ export async function listTasks(db: Queryable, filter: TaskFilter): Promise<Task
   };
 }
 
-export type CancelOutcome = { outcome: 'cancelled'; task: TaskRow } | { outcome: 'not_found' } | { outcome: 'conflict'; status: TaskStatus };
+export type CancelOutcome =
+  | { outcome: 'cancelled'; task: TaskRow }
+  | { outcome: 'not_found' }
+  | { outcome: 'conflict'; status: TaskStatus };
 
 /**
  * Cancels a task that has not finished. One guarded statement decides races with agents: a task

@@ -30,9 +30,10 @@ export async function withClaims<T>(
   fn: (tx: Queryable) => Promise<T>,
 ): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query("SELECT set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)", [
-      JSON.stringify(claims),
-    ]);
+    await tx.query(
+      "SELECT set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
+      [JSON.stringify(claims)],
+    );
     return fn(tx);
   });
 }

@@ -1,0 +1,82 @@
+import { type Db, findAgentByKeyHash, upsertUser } from '@devart/db';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Logger } from 'pino';
+import type { TokenVerifier, VerifiedUser } from './auth/jwt';
+import { authenticate } from './middleware/auth';
+import { limitBody, requireJsonBody } from './middleware/json-body';
+import { requestLog } from './middleware/request-log';
+import { onError, ProblemError, problemResponse, validationProblem } from './problem';
+import { agentRoutes } from './routes/agents';
+import { docsRoutes } from './routes/docs';
+import { healthRoutes } from './routes/health';
+import { landingRoutes } from './routes/landing';
+import type { AppEnv } from './routes/route-kit';
+import { taskRoutes } from './routes/tasks';
+
+export interface AppDeps {
+  db: Db;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  /** Record first-seen users in auth.users (only where devart owns that table). */
+  recordUsers: boolean;
+  version?: string;
+}
+
+/** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
+export function createApp(deps: AppDeps) {
+  const { db, logger } = deps;
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationProblem(result.target, result.error.issues);
+    },
+  });
+  app.onError(onError(logger));
+  app.notFound((c) =>
+    problemResponse(c, new ProblemError('not_found', `No route ${c.req.method} ${c.req.path}.`)),
+  );
+
+  app.use('*', requestLog({ logger }));
+  app.use(
+    '/api/*',
+    limitBody(),
+    requireJsonBody(),
+    authenticate({
+      verifyToken: deps.verifyToken,
+      findAgentByKeyHash: (hash) => findAgentByKeyHash(db, hash),
+      onUser: deps.recordUsers ? rememberUsers(db) : undefined,
+    }),
+  );
+
+  app.route('/', landingRoutes());
+  app.route('/', healthRoutes({ db }));
+  app.route('/', agentRoutes({ db }));
+  app.route('/', taskRoutes({ db }));
+  app.route('/', docsRoutes());
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A user JWT (role in app_metadata.role) or an agent API key (dva_…).',
+  });
+  app.doc31('/api/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'devart API',
+      version: deps.version ?? '0.1.0',
+      description:
+        'Orchestration API for AI DevOps agents. Errors are application/problem+json (RFC 9457); fields are snake_case.',
+    },
+  });
+  return app;
+}
+
+/** Upserts each verified user once per process; the set is bounded so a flood of subjects cannot grow it forever. */
+function rememberUsers(db: Db) {
+  const seen = new Set<string>();
+  return async function recordUser(user: VerifiedUser) {
+    if (seen.has(user.sub)) return;
+    await upsertUser(db, { id: user.sub, email: user.email, role: user.role ?? 'none' });
+    if (seen.size >= 10_000) seen.clear();
+    seen.add(user.sub);
+  };
+}

@@ -1,0 +1,72 @@
+import { AgentIdParams, AgentList, AgentListQuery, CreateAgentBody, CreatedAgent } from '@devart/contracts';
+import type { Db } from '@devart/db';
+import { createRoute } from '@hono/zod-openapi';
+import { authorize, currentUser } from '../middleware/auth';
+import { listAllAgents, registerAgent, revokeAgentKey } from '../services/agents';
+import { bearerAuth, createRouter, notFound, problemResponses } from './route-kit';
+
+export function agentRoutes({ db }: { db: Db }) {
+  const router = createRouter();
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/agents',
+      tags: ['agents'],
+      summary: 'Register an agent; its API key is returned once',
+      'x-devart-action': 'agents.create',
+      security: bearerAuth,
+      middleware: [authorize('agents.create')],
+      request: { body: { required: true, content: { 'application/json': { schema: CreateAgentBody } } } },
+      responses: {
+        201: { description: 'Registered', content: { 'application/json': { schema: CreatedAgent } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const { agent, apiKey } = await registerAgent(db, c.req.valid('json'), currentUser(c.get('auth')).sub);
+      return c.json({ ...agent, api_key: apiKey }, 201);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/agents',
+      tags: ['agents'],
+      summary: 'List agents (revoked ones with include_revoked=true)',
+      'x-devart-action': 'agents.list',
+      security: bearerAuth,
+      middleware: [authorize('agents.list')],
+      request: { query: AgentListQuery },
+      responses: {
+        200: { description: 'Agents', content: { 'application/json': { schema: AgentList } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const items = await listAllAgents(db, c.req.valid('query').include_revoked === 'true');
+      return c.json({ items }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/agents/{agentId}',
+      tags: ['agents'],
+      summary: 'Revoke an agent: its key stops working at once (idempotent)',
+      'x-devart-action': 'agents.revoke',
+      security: bearerAuth,
+      middleware: [authorize('agents.revoke')],
+      request: { params: AgentIdParams },
+      responses: { 204: { description: 'Revoked' }, ...problemResponses, ...notFound },
+    }),
+    async (c) => {
+      await revokeAgentKey(db, c.req.valid('param').agentId);
+      return c.body(null, 204);
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { Capability, Uuid } from './common';
+
+export const CreateAgentBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    capabilities: z.array(Capability).max(64).default([]),
+  })
+  .meta({ id: 'CreateAgentBody' });
+export type CreateAgentBody = z.infer<typeof CreateAgentBody>;
+
+export const Agent = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    capabilities: z.array(z.string()),
+    status: z.enum(['IDLE', 'BUSY', 'OFFLINE']),
+    last_heartbeat_at: z.string().nullable(),
+    created_at: z.string(),
+    revoked_at: z.string().nullable(),
+  })
+  .meta({ id: 'Agent' });
+export type Agent = z.infer<typeof Agent>;
+
+export const CreatedAgent = Agent.extend({
+  api_key: z.string().meta({ description: 'Shown once: only its hash is stored.', example: 'dva_…' }),
+}).meta({ id: 'CreatedAgent' });
+export type CreatedAgent = z.infer<typeof CreatedAgent>;
+
+export const AgentList = z.object({ items: z.array(Agent) }).meta({ id: 'AgentList' });
+
+export const AgentListQuery = z.strictObject({
+  include_revoked: z.enum(['true', 'false']).optional(),
+});
+
+export const AgentIdParams = z.strictObject({ agentId: Uuid });

@@ -1,0 +1,48 @@
+import type { UserRole } from '@devart/core';
+import pino from 'pino';
+import { createApp } from '../apps/api/src/app';
+import { createTokenVerifier, signUserToken } from '../apps/api/src/auth/jwt';
+import { createTestDatabase, type TestDatabase } from './db';
+
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface TestApi extends TestDatabase {
+  app: ReturnType<typeof createApp>;
+  token(role: UserRole, options?: { sub?: string; ttlSeconds?: number }): Promise<string>;
+  /** Sends a JSON request as `auth` (a role's token, an agent key, a raw Authorization value, or nobody). */
+  call(
+    method: string,
+    path: string,
+    options?: { auth?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
+}
+
+/** The HTTP API over a database of its own, called in-process (no port). */
+export async function createTestApi(): Promise<TestApi> {
+  const database = await createTestDatabase();
+  const app = createApp({
+    db: database.db,
+    verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
+    logger: pino({ level: 'silent' }),
+    recordUsers: true,
+  });
+  const token = (role: UserRole, options: { sub?: string; ttlSeconds?: number } = {}) =>
+    signUserToken(TEST_JWT_SECRET, { role, sub: options.sub, ttlSeconds: options.ttlSeconds ?? 300 });
+  return {
+    ...database,
+    app,
+    token,
+    async call(method, path, { auth, body, headers = {} } = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (auth)
+        (init.headers as Record<string, string>).authorization = auth.startsWith('Bearer')
+          ? auth
+          : `Bearer ${auth}`;
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      return app.request(path, init);
+    },
+  };
+}
