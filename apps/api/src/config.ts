@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  // An empty variable (FOO= in an env file) means "not set", not "set to nothing".
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+/** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
+export const ConfigSchema = z.object({
+  /** HTTP port of the API. */
+  PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65_535).default(8787)),
+  /** Interface to listen on; 0.0.0.0 to accept connections from other machines. */
+  HOST: optional(z.string().min(1)).transform((v) => v ?? '127.0.0.1'),
+  /** PostgreSQL connection string; unset = embedded PGlite in DEVART_DATA_DIR. */
+  DATABASE_URL: optional(
+    z.string().regex(/^postgres(ql)?:\/\//, { error: 'must start with postgres:// or postgresql://' }),
+  ),
+  /** Embedded database, generated JWT secret and lock file live here. */
+  DEVART_DATA_DIR: optional(z.string().min(1)).transform((v) => v ?? '.devart'),
+  /** HS256 secret for user tokens; unset = a random secret kept in DEVART_DATA_DIR/jwt-secret. */
+  JWT_SECRET: optional(z.string().min(32, { error: 'must be at least 32 characters' })),
+  /** JWKS of an external issuer (Supabase, any OIDC provider) for asymmetric user tokens. */
+  JWT_JWKS_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  /** Required `iss` of user tokens, when set. */
+  JWT_ISSUER: optional(z.string().min(1)),
+  /** Required `aud` of user tokens, when set (Supabase: authenticated). */
+  JWT_AUDIENCE: optional(z.string().min(1)),
+  /** pino log level. */
+  LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
+    (v) => v ?? 'info',
+  ),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** A bad configuration value; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,5 @@
+export { createApp } from './app';
+export { createTokenVerifier, defaultSubject, signUserToken } from './auth/jwt';
+export { type Config, ConfigError, loadConfig } from './config';
+export { readOrCreateSecret, readSecret } from './data-dir';
+export { openDatabase, startPlatform } from './server';

@@ -1,0 +1,59 @@
+import { signUserToken, startPlatform } from '@devart/api';
+import pino from 'pino';
+import { parseFlags, UsageError } from '../args';
+import { type CommandContext, configFromEnv } from '../context';
+
+export const startHelp = `Usage: devart start [--port <n>] [--host <addr>]
+
+Applies pending migrations, then serves the API (and its docs at /api/docs).
+Runs on the embedded database in DEVART_DATA_DIR (default .devart/) unless DATABASE_URL is set.
+Prints the URL and an admin login link; stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+
+Options:
+  --port <n>      port to listen on (default: PORT or 8787; 0 picks a free one)
+  --host <addr>   interface to listen on (default: HOST or 127.0.0.1)
+  -h, --help      show this help`;
+
+export async function start(args: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags(args, { port: { type: 'string' }, host: { type: 'string' } });
+  if (values.help) {
+    ctx.out(startHelp);
+    return 0;
+  }
+  if (values.port !== undefined && !/^\d+$/.test(values.port)) {
+    throw new UsageError(`--port must be a number from 0 to 65535 (got "${values.port}")`);
+  }
+  const config = configFromEnv(ctx.env, { PORT: values.port, HOST: values.host });
+  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'devart-api' } });
+  ctx.err(
+    `devart: starting on ${config.DATABASE_URL ? 'PostgreSQL' : `the embedded database in ${config.DEVART_DATA_DIR}`}…`,
+  );
+  const platform = await startPlatform(config, logger);
+
+  ctx.out(`devart is running at ${platform.url}`);
+  ctx.out(`  API docs:     ${platform.url}/api/docs`);
+  if (platform.secret) {
+    const token = await signUserToken(platform.secret, { role: 'admin', ttlSeconds: 12 * 3600 });
+    ctx.out(`  Admin login:  ${platform.url}/#token=${token}`);
+    ctx.out('  (valid 12h; mint more with: npx devart token --role admin)');
+  }
+  ctx.out('Press Ctrl-C to stop.');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        ctx.err(`devart: ${signal} again, exiting at once`);
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      ctx.err(`devart: ${signal} received, shutting down…`);
+      await platform.close();
+      ctx.err('devart: stopped');
+      resolve(0);
+    };
+    ctx.onSignal('SIGINT', () => void stop('SIGINT'));
+    ctx.onSignal('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

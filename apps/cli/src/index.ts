@@ -1,0 +1,1 @@
+export { main, mainHelp, runCli } from './main';

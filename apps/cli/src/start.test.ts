@@ -1,0 +1,114 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
+
+const root = join(import.meta.dirname, '../../..');
+const bin = join(root, 'bin/devart.mjs');
+const exec = promisify(execFile);
+
+describe(`devart start on ${backend}, as a user runs it`, () => {
+  let child: ChildProcess;
+  let url: string;
+  let dataDir: string;
+  let database: TestDatabase | undefined;
+  let env: NodeJS.ProcessEnv;
+  let stdout = '';
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'devart-start-'));
+    env = { ...process.env, DEVART_DATA_DIR: dataDir, LOG_LEVEL: 'warn', JWT_SECRET: '' };
+    if (backend === 'postgres') {
+      database = await createTestDatabase({ empty: true });
+      env.DATABASE_URL = database.url;
+    } else {
+      delete env.DATABASE_URL;
+    }
+    child = spawn(process.execPath, [bin, 'start', '--port', '0'], { env, cwd: root });
+    url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL printed; stdout: ${stdout}`)), 60_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const match = /running at (http:\/\/\S+)/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`devart start exited with ${code}`)));
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await database?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const token = async (role: string) =>
+    (await exec(process.execPath, [bin, 'token', '--role', role], { env, cwd: root })).stdout.trim();
+
+  it('answers /health and /ready', async () => {
+    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${url}/ready`)).json()).toEqual({ status: 'ready', database: backend });
+  });
+
+  it('prints an admin login link whose token works', async () => {
+    const link = /Admin login:\s+(\S+)/.exec(stdout)?.[1];
+    expect(link).toBeDefined();
+    const loginToken = new URL(link!).hash.replace('#token=', '');
+    const res = await fetch(`${url}/api/agents`, { headers: { authorization: `Bearer ${loginToken}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('accepts tokens minted by `devart token` while it runs: admin registers, supervisor creates, viewer 403, nobody 401', async () => {
+    const admin = await token('admin');
+    const json = { 'content-type': 'application/json' };
+    const agent = await fetch(`${url}/api/agents`, {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${admin}` },
+      body: JSON.stringify({ name: 'e2e', capabilities: ['echo'] }),
+    });
+    expect(agent.status).toBe(201);
+    expect((await agent.json()).api_key).toMatch(/^dva_/);
+
+    const task = await fetch(`${url}/api/tasks`, {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${await token('supervisor')}` },
+      body: JSON.stringify({ title: 'from the e2e test' }),
+    });
+    expect(task.status).toBe(201);
+
+    const viewer = await fetch(`${url}/api/tasks`, {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${await token('viewer')}` },
+      body: JSON.stringify({ title: 'nope' }),
+    });
+    expect(viewer.status).toBe(403);
+    const nobody = await fetch(`${url}/api/tasks`, { method: 'POST', headers: json, body: '{"title":"x"}' });
+    expect(nobody.status).toBe(401);
+    expect(nobody.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('serves the API docs without reaching the Internet', async () => {
+    const page = await (await fetch(`${url}/api/docs`)).text();
+    expect(page).toContain('/api/docs/assets/swagger-ui-bundle.js');
+    const bundle = await fetch(`${url}/api/docs/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+    const spec = await (await fetch(`${url}/api/openapi.json`)).json();
+    expect(Object.keys(spec.paths)).toContain('/api/tasks/{taskId}/cancel');
+  });
+
+  it('stops cleanly on SIGTERM and releases the data directory', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(join(dataDir, 'devart.pid'))).toBe(false);
+    const { stdout: migrated } = await exec(process.execPath, [bin, 'migrate'], { env, cwd: root });
+    expect(migrated).toMatch(/Nothing to apply/);
+  });
+});

@@ -1,0 +1,46 @@
+import type { Problem } from '@devart/contracts';
+import type { Queryable } from '@devart/db';
+import { expect } from 'vitest';
+
+/**
+ * Asserts an RFC 9457 answer: the status, `application/problem+json`, and the members every
+ * devart problem carries. Returns the body for further checks.
+ * @example const problem = await expectProblem(res, 404, 'not_found');
+ */
+export async function expectProblem(res: Response, status: number, code?: string): Promise<Problem> {
+  const text = await res.text();
+  expect(res.status, `${res.status} ${text}`).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const body = JSON.parse(text) as Problem;
+  expect(body).toMatchObject({
+    type: expect.stringMatching(/^urn:devart:problem:[a-z_]+$/),
+    title: expect.any(String),
+    status,
+    detail: expect.any(String),
+  });
+  expect(body.detail!.length).toBeGreaterThan(0);
+  if (code) expect(body.type).toBe(`urn:devart:problem:${code}`);
+  return body;
+}
+
+/** Row counts of the tables the API writes. */
+export async function countRows(db: Queryable): Promise<{ tasks: number; agents: number }> {
+  const { rows } = await db.query<{ tasks: number; agents: number }>(
+    'SELECT (SELECT count(*)::int FROM tasks) AS tasks, (SELECT count(*)::int FROM agents) AS agents',
+  );
+  return rows[0]!;
+}
+
+/**
+ * A digest of every row of the platform's tables (auth.users aside, which records callers):
+ * equal digests before and after a request mean it wrote nothing.
+ */
+export async function digestRows(db: Queryable): Promise<string> {
+  const tables = ['tasks', 'agents', 'workflows', 'workflow_runs', 'marketplace_items'];
+  const { rows } = await db.query<{ digest: string }>(
+    `SELECT concat_ws(' ', ${tables
+      .map((t) => `(SELECT count(*) || ':' || md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ${t} r)`)
+      .join(', ')}) AS digest`,
+  );
+  return rows[0]!.digest;
+}
