@@ -1,3 +1,4 @@
+import { defaultBackoff } from '@devart/core';
 import { type Db, findAgentByKeyHash, upsertUser } from '@devart/db';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
@@ -6,12 +7,15 @@ import { authenticate } from './middleware/auth';
 import { limitBody, requireJsonBody } from './middleware/json-body';
 import { requestLog } from './middleware/request-log';
 import { onError, ProblemError, problemResponse, validationProblem } from './problem';
+import { agentWorkRoutes } from './routes/agent-work';
 import { agentRoutes } from './routes/agents';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import type { AppEnv } from './routes/route-kit';
 import { taskRoutes } from './routes/tasks';
+import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
+import type { FailureSettings } from './services/failures';
 
 export interface AppDeps {
   db: Db;
@@ -19,6 +23,12 @@ export interface AppDeps {
   logger: Logger;
   /** Record first-seen users in auth.users (only where devart owns that table). */
   recordUsers: boolean;
+  /** Per-agent broker users (RabbitMQ); defaults to none, as on the in-process broker. */
+  brokerAccess?: BrokerAccess;
+  /** Lease of a started task, in seconds (default 60). */
+  leaseSeconds?: number;
+  /** Retry backoff of tasks without their own (default 1 s base, 5 min cap). */
+  failures?: FailureSettings;
   version?: string;
 }
 
@@ -49,8 +59,16 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', landingRoutes());
   app.route('/', healthRoutes({ db }));
-  app.route('/', agentRoutes({ db }));
+  app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess }));
   app.route('/', taskRoutes({ db }));
+  app.route(
+    '/',
+    agentWorkRoutes({
+      db,
+      settings: { leaseSeconds: deps.leaseSeconds ?? 60 },
+      failures: deps.failures ?? { backoff: defaultBackoff },
+    }),
+  );
   app.route('/', docsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

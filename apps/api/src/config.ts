@@ -7,7 +7,10 @@ const optional = <T extends z.ZodType>(schema: T) =>
 /** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
 export const ConfigSchema = z.object({
   /** HTTP port of the API. */
-  PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65_535).default(8787)),
+  PORT: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(0).max(65_535).default(8787),
+  ),
   /** Interface to listen on; 0.0.0.0 to accept connections from other machines. */
   HOST: optional(z.string().min(1)).transform((v) => v ?? '127.0.0.1'),
   /** PostgreSQL connection string; unset = embedded PGlite in DEVART_DATA_DIR. */
@@ -24,6 +27,43 @@ export const ConfigSchema = z.object({
   JWT_ISSUER: optional(z.string().min(1)),
   /** Required `aud` of user tokens, when set (Supabase: authenticated). */
   JWT_AUDIENCE: optional(z.string().min(1)),
+  /** RabbitMQ (amqp:// or amqps://); unset = the in-process broker (single process, no agent credentials). */
+  AMQP_URL: optional(z.string().regex(/^amqps?:\/\//, { error: 'must start with amqp:// or amqps://' })),
+  /** RabbitMQ management API with admin credentials, for per-agent broker users; unset = derived from AMQP_URL (port 15672). */
+  RABBITMQ_MANAGEMENT_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  /** The broker URL handed to agents (no credentials; each agent gets its own); unset = AMQP_URL without its credentials. */
+  AGENT_AMQP_URL: optional(
+    z.string().regex(/^amqps?:\/\//, { error: 'must start with amqp:// or amqps://' }),
+  ),
+  /** Prefix of every exchange and queue name, to share one RabbitMQ vhost between installations. */
+  AMQP_PREFIX: optional(
+    z.string().regex(/^[a-z0-9_.-]*$/, { error: 'may hold only a-z, 0-9, ".", "_", "-"' }),
+  ).transform((v) => v ?? ''),
+  /** Deliveries of one message before the broker dead-letters it (x-delivery-limit). */
+  DELIVERY_LIMIT: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(1).max(1000).default(5),
+  ),
+  /** How long a start or heartbeat keeps a task for its agent, in seconds. */
+  TASK_LEASE_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(0.1).max(86_400).default(60),
+  ),
+  /** How often each API process looks for lapsed leases, in seconds. */
+  REAPER_INTERVAL_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(0.05).max(3600).default(5),
+  ),
+  /** Retry backoff of tasks without their own: the first retry waits up to this long (ms)… */
+  RETRY_BASE_MS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(0).default(1000),
+  ),
+  /** …and no retry waits longer than this (ms). */
+  RETRY_CAP_MS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(0).default(300_000),
+  ),
   /** pino log level. */
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',

@@ -21,6 +21,7 @@ const titles: Record<string, string> = {
   conflict: 'Conflict',
   gone: 'Gone',
   not_ready: 'Not ready',
+  unavailable: 'Service unavailable',
   internal: 'Internal server error',
 };
 
@@ -36,6 +37,7 @@ const statuses: Record<string, ContentfulStatusCode> = {
   unsupported_media_type: 415,
   internal: 500,
   not_ready: 503,
+  unavailable: 503,
 };
 
 export type ProblemCode = keyof typeof statuses;

@@ -1,11 +1,21 @@
 import type { AddressInfo } from 'node:net';
 import { connectPostgres, type Db, migrate, openPglite, ownsAuthUsers } from '@devart/db';
+import {
+  type Broker,
+  createInProcessBroker,
+  createManagementClient,
+  createRabbitBroker,
+} from '@devart/queue';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/jwt';
 import type { Config } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
+import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
+import { watchDeadLetters } from './services/dead-letters';
+import { startLeaseReaper } from './services/lease-reaper';
+import { startOutboxRelay } from './services/outbox-relay';
 
 export interface OpenedDatabase {
   db: Db;
@@ -34,28 +44,83 @@ export async function openDatabase(config: Config): Promise<OpenedDatabase> {
   }
 }
 
+/** The broker the configuration names, and how agents get access to it. */
+export function createBroker(config: Config, logger: Logger): { broker: Broker; brokerAccess: BrokerAccess } {
+  if (!config.AMQP_URL) {
+    return {
+      broker: createInProcessBroker({ deliveryLimit: config.DELIVERY_LIMIT }),
+      brokerAccess: noBrokerAccess,
+    };
+  }
+  const amqp = new URL(config.AMQP_URL);
+  const managementUrl =
+    config.RABBITMQ_MANAGEMENT_URL ??
+    `http://${amqp.username || 'guest'}:${amqp.password || 'guest'}@${amqp.hostname}:15672`;
+  const agentUrl = new URL(config.AGENT_AMQP_URL ?? config.AMQP_URL);
+  agentUrl.username = '';
+  agentUrl.password = '';
+  const broker = createRabbitBroker({
+    url: config.AMQP_URL,
+    prefix: config.AMQP_PREFIX,
+    deliveryLimit: config.DELIVERY_LIMIT,
+    logger,
+    connectionName: 'devart-api',
+  });
+  return {
+    broker,
+    brokerAccess: rabbitBrokerAccess({
+      broker,
+      management: createManagementClient({ url: managementUrl }),
+      agentUrl: agentUrl.toString(),
+      prefix: config.AMQP_PREFIX,
+    }),
+  };
+}
+
 export interface RunningPlatform {
   url: string;
   port: number;
   secret: string | undefined;
+  broker: Broker;
   close(): Promise<void>;
 }
 
-/** Migrates, then serves the API until `close()`. */
+/** Migrates, connects the broker, then serves the API and runs the outbox relay and lease reaper until `close()`. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
   const database = await openDatabase(config);
+  const cleanup: (() => Promise<void> | void)[] = [() => database.close()];
+  const closeAll = async () => {
+    for (const step of cleanup.reverse()) await step();
+  };
   try {
     const report = await migrate(database.db, {
       onApplied: (m) => logger.info({ migration: m.name }, 'migration applied'),
     });
     logger.info({ applied: report.applied.length, database: database.db.kind }, 'database ready');
 
+    const { broker, brokerAccess } = createBroker(config, logger);
+    cleanup.push(() => broker.close());
+    await broker.setup();
+    const relay = await startOutboxRelay({ db: database.db, broker, logger });
+    cleanup.push(() => relay.stop());
+    const failures = { backoff: { baseMs: config.RETRY_BASE_MS, capMs: config.RETRY_CAP_MS } };
+    const reaper = startLeaseReaper({
+      db: database.db,
+      logger,
+      intervalMs: config.REAPER_INTERVAL_SECONDS * 1000,
+      failures,
+    });
+    cleanup.push(() => reaper.stop());
+    const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });
+    cleanup.push(() => deadLetters.cancel());
+
     if (config.DATABASE_URL && !config.JWT_SECRET && !config.JWT_JWKS_URL) {
       logger.warn(
         'JWT_SECRET is unset: using the secret in the data directory. Every API replica must share one secret; set JWT_SECRET.',
       );
     }
-    const secret = config.JWT_SECRET ?? (config.JWT_JWKS_URL ? undefined : readOrCreateSecret(config.DEVART_DATA_DIR));
+    const secret =
+      config.JWT_SECRET ?? (config.JWT_JWKS_URL ? undefined : readOrCreateSecret(config.DEVART_DATA_DIR));
     const app = createApp({
       db: database.db,
       verifyToken: createTokenVerifier({
@@ -66,29 +131,34 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       }),
       logger,
       recordUsers: await ownsAuthUsers(database.db),
+      brokerAccess,
+      leaseSeconds: config.TASK_LEASE_SECONDS,
+      failures,
     });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
       s.once('error', reject);
     });
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Keep-alive sockets would hold close() open until they time out.
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
     const port = (server.address() as AddressInfo).port;
     const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
     return {
       url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
       port,
       secret,
-      async close() {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          // Keep-alive sockets would hold close() open until they time out.
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
-        await database.close();
-      },
+      broker,
+      close: closeAll,
     };
   } catch (error) {
-    await database.close();
+    await closeAll();
     throw error;
   }
 }

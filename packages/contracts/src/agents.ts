@@ -22,8 +22,21 @@ export const Agent = z
   .meta({ id: 'Agent' });
 export type Agent = z.infer<typeof Agent>;
 
+export const AgentBrokerCredentials = z
+  .object({
+    url: z
+      .string()
+      .meta({ description: 'amqp(s) URL with this agent’s own user; it may only read its task queues.' }),
+    username: z.string(),
+    password: z.string(),
+  })
+  .meta({ id: 'AgentBrokerCredentials' });
+
 export const CreatedAgent = Agent.extend({
   api_key: z.string().meta({ description: 'Shown once: only its hash is stored.', example: 'dva_…' }),
+  broker: AgentBrokerCredentials.nullable().meta({
+    description: 'Shown once. null on the in-process broker (embedded mode), which has no users.',
+  }),
 }).meta({ id: 'CreatedAgent' });
 export type CreatedAgent = z.infer<typeof CreatedAgent>;
 

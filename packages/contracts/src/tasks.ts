@@ -21,6 +21,7 @@ export const CreateTaskBody = z
     max_retries: z.int().min(0).max(100).optional().meta({
       description: 'Retries after the first attempt (default 3): a task runs at most max_retries + 1 times.',
     }),
+    retry_backoff: z.lazy(() => RetryBackoff).optional(),
   })
   .meta({ id: 'CreateTaskBody' });
 export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
@@ -46,6 +47,11 @@ export const Task = z
     updated_at: z.string(),
     started_at: z.string().nullable(),
     completed_at: z.string().nullable(),
+    attempt: z.int().meta({ description: 'Number of the latest attempt handed to agents.' }),
+    lease_expires_at: z.string().nullable(),
+    next_attempt_at: z.string().nullable().meta({ description: 'When a retry is due (after its backoff).' }),
+    step_key: z.string().nullable(),
+    retry_backoff: z.unknown(),
   })
   .meta({ id: 'Task' });
 export type Task = z.infer<typeof Task>;
@@ -69,3 +75,97 @@ export const TaskPage = z
   .meta({ id: 'TaskPage' });
 
 export const TaskIdParams = z.strictObject({ taskId: Uuid });
+
+export const StartTaskBody = z
+  .strictObject({
+    attempt: z.int().min(1).optional().meta({
+      description: 'The attempt the message carried; a stale or duplicate message is refused with 409.',
+    }),
+  })
+  .meta({ id: 'StartTaskBody' });
+export type StartTaskBody = z.infer<typeof StartTaskBody>;
+
+/** A decimal cost: a JSON number, or a string of digits to keep every digit exact. */
+export const Cost = z
+  .union([
+    z.number().finite().nonnegative(),
+    z.string().regex(/^\d{1,20}(\.\d{1,12})?$/, { error: 'must be a decimal' }),
+  ])
+  .meta({ description: 'Non-negative decimal, e.g. 0.0123 or "0.0123".' });
+
+export const CompleteTaskBody = z
+  .strictObject({
+    result: z.unknown().optional().meta({ description: 'Any JSON value the task produced.' }),
+    cost: Cost.optional(),
+    attempt: z.int().min(1).optional(),
+  })
+  .meta({ id: 'CompleteTaskBody' });
+export type CompleteTaskBody = z.infer<typeof CompleteTaskBody>;
+
+export const HeartbeatBody = z.strictObject({}).meta({ id: 'HeartbeatBody' });
+
+export const Lease = z
+  .object({ task_id: Uuid, status: TaskStatus, attempt: z.int(), lease_expires_at: z.string().nullable() })
+  .meta({ id: 'Lease' });
+
+export const RetryBackoff = z
+  .strictObject({
+    base_ms: z.int().min(0).max(86_400_000).optional(),
+    cap_ms: z.int().min(0).max(86_400_000).optional(),
+  })
+  .meta({
+    id: 'RetryBackoff',
+    description: 'Exponential backoff with full jitter: a retry waits up to min(cap, base·2^(n-1)).',
+  });
+
+export const ReportFailureBody = z
+  .strictObject({
+    error: z.string().min(1).max(1_000_000).meta({ description: 'What went wrong; stored capped at 8 KiB.' }),
+    retryable: z
+      .boolean()
+      .optional()
+      .meta({ description: 'false quarantines the task at once (default true).' }),
+    details: JsonObject.optional().meta({
+      description: 'Anything useful, e.g. a trimmed stack; kept with the attempt.',
+    }),
+    attempt: z.int().min(1).optional(),
+  })
+  .meta({ id: 'ReportFailureBody' });
+export type ReportFailureBody = z.infer<typeof ReportFailureBody>;
+
+export const FailureOutcome = z
+  .object({
+    task_id: Uuid,
+    status: z.enum(['TODO', 'QUARANTINED']),
+    retry_count: z.int(),
+    next_attempt_at: z.string().nullable(),
+  })
+  .meta({ id: 'FailureOutcome' });
+
+export const TaskAttempt = z
+  .object({
+    task_id: Uuid,
+    attempt: z.int(),
+    agent_id: Uuid.nullable(),
+    started_at: z.string(),
+    ended_at: z.string().nullable(),
+    outcome: z.enum(['DONE', 'FAILED', 'LEASE_EXPIRED', 'CANCELLED']).nullable(),
+    error: z.string().nullable(),
+    details: z.unknown(),
+  })
+  .meta({ id: 'TaskAttempt' });
+
+export const TaskAttemptList = z.object({ items: z.array(TaskAttempt) }).meta({ id: 'TaskAttemptList' });
+
+export const RequeueTaskBody = z
+  .strictObject({
+    payload: JsonObject.optional().meta({ description: 'Replaces the payload for the new attempt.' }),
+  })
+  .meta({ id: 'RequeueTaskBody' });
+
+export const CreateTaskBatchBody = z
+  .strictObject({ tasks: z.array(CreateTaskBody).min(1).max(1000) })
+  .meta({ id: 'CreateTaskBatchBody' });
+export type CreateTaskBatchBody = z.infer<typeof CreateTaskBatchBody>;
+
+export const TaskList = z.object({ items: z.array(Task) }).meta({ id: 'TaskList' });

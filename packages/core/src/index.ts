@@ -1,2 +1,3 @@
 export * from './rbac';
+export * from './retry';
 export * from './task-state';

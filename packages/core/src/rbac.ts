@@ -20,6 +20,7 @@ export const rbacMatrix = {
   'tasks.list': readers,
   'tasks.read': readers,
   'tasks.cancel': supervisors,
+  'tasks.requeue': supervisors,
   'tasks.agent': agents,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 

@@ -18,8 +18,15 @@ export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` on every NOTIFY of `channel` until the returned function is called. Best
+   * effort: a dropped listener reconnects by itself, and callers keep a slow timer for what it missed.
+   */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
+
+const channelName = /^[a-z_][a-z0-9_]*$/;
 
 // int8 (counts, bigserial ids) as numbers on both drivers; numeric stays a string so costs keep their exact digits.
 const INT8_OID = 20;
@@ -61,6 +68,31 @@ export function connectPostgres(url: string, { max = 10 }: { max?: number } = {}
         client.release();
       }
     },
+    async listen(channel, onNotify) {
+      if (!channelName.test(channel)) throw new Error(`invalid channel name ${channel}`);
+      let client: pg.Client | undefined;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
+      const connect = async () => {
+        const next = new pg.Client({ connectionString: url });
+        next.on('notification', () => onNotify());
+        next.on('error', () => {
+          next.end().catch(() => {});
+          if (!stopped) retry = setTimeout(() => void connect().catch(() => {}), 1000);
+        });
+        await next.connect();
+        await next.query(`LISTEN ${channel}`);
+        client = next;
+        // A notification may have been missed while reconnecting.
+        onNotify();
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        await client?.end().catch(() => {});
+      };
+    },
     close: () => pool.end(),
   };
 }
@@ -96,6 +128,11 @@ export function wrapPglite(db: PGlite): PgliteDb {
     kind: 'pglite' as const,
     ...wrap(db),
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    async listen(channel, onNotify) {
+      if (!channelName.test(channel)) throw new Error(`invalid channel name ${channel}`);
+      const unsubscribe = await db.listen(channel, () => onNotify());
+      return () => unsubscribe();
+    },
     close: () => db.close(),
     dump: () => db.dumpDataDir('none'),
   };

@@ -22,11 +22,17 @@ export interface TaskRow {
   updated_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
+  attempt: number;
+  lease_expires_at: Date | null;
+  next_attempt_at: Date | null;
+  step_key: string | null;
+  retry_backoff: { base_ms?: number; cap_ms?: number } | null;
 }
 
 export const taskColumns =
   'id, title, description, capability, payload, priority, status, agent_id, result, cost, retry_count, ' +
-  'max_retries, last_error, workflow_run_id, created_by, created_at, updated_at, started_at, completed_at';
+  'max_retries, last_error, workflow_run_id, created_by, created_at, updated_at, started_at, completed_at, ' +
+  'attempt, lease_expires_at, next_attempt_at, step_key, retry_backoff';
 
 export interface NewTask {
   title: string;
@@ -35,21 +41,34 @@ export interface NewTask {
   payload?: unknown;
   priority?: number;
   max_retries?: number;
+  retry_backoff?: { base_ms?: number; cap_ms?: number };
   created_by: string | null;
 }
 
-/** Inserts tasks in one statement (one round trip however many). */
+/**
+ * Inserts TODO tasks and queues their first attempt in the outbox, in one statement (one round
+ * trip however many): a task is never stored without its message, nor published without its row.
+ */
 export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<TaskRow[]> {
   if (tasks.length === 0) return [];
   const { rows } = await db.query<TaskRow>(
-    `INSERT INTO tasks (title, description, capability, payload, priority, max_retries, created_by)
-     SELECT t.title, t.description, t.capability, coalesce(t.payload, '{}'::jsonb), coalesce(t.priority, 0),
-            coalesce(t.max_retries, 3), t.created_by
-     FROM jsonb_to_recordset($1::jsonb)
-       AS t(title text, description text, capability text, payload jsonb, priority int, max_retries int,
-            created_by uuid, ord bigint)
-     ORDER BY ord
-     RETURNING ${taskColumns}`,
+    `WITH inserted AS (
+       INSERT INTO tasks (title, description, capability, payload, priority, max_retries, retry_backoff, created_by,
+         attempt)
+       SELECT t.title, t.description, t.capability, coalesce(t.payload, '{}'::jsonb), coalesce(t.priority, 0),
+              coalesce(t.max_retries, 3), t.retry_backoff, t.created_by, 1
+       FROM jsonb_to_recordset($1::jsonb)
+         AS t(title text, description text, capability text, payload jsonb, priority int, max_retries int,
+              retry_backoff jsonb, created_by uuid, ord bigint)
+       ORDER BY ord
+       RETURNING ${taskColumns}
+     ), queued AS (
+       INSERT INTO outbox (topic, payload)
+       SELECT devart_task_topic(capability),
+              devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
+       FROM inserted
+     )
+     SELECT * FROM inserted`,
     [JSON.stringify(tasks.map((task, ord) => ({ ...task, ord })))],
   );
   return rows;
@@ -121,12 +140,18 @@ export async function cancelTask(db: Queryable, id: string): Promise<CancelOutco
     `WITH previous AS (
        SELECT id, agent_id FROM tasks WHERE id = $1 FOR UPDATE
      ), cancelled AS (
-       UPDATE tasks t SET status = 'CANCELLED', agent_id = NULL, completed_at = now(), updated_at = now()
+       UPDATE tasks t SET status = 'CANCELLED', agent_id = NULL, lease_expires_at = NULL, completed_at = now(),
+         updated_at = now()
        FROM previous
        WHERE t.id = previous.id AND t.status IN ('PENDING', 'TODO', 'IN_PROGRESS')
        RETURNING ${taskColumns.replace(/(^|, )/g, '$1t.')}, previous.agent_id AS previous_agent_id
+     ), closed AS (
+       UPDATE task_attempts a SET ended_at = now(), outcome = 'CANCELLED'
+       FROM cancelled WHERE a.task_id = cancelled.id AND a.attempt = cancelled.attempt AND a.ended_at IS NULL
      ), freed AS (
-       UPDATE agents SET status = 'IDLE'
+       UPDATE agents SET status = CASE WHEN EXISTS (
+           SELECT 1 FROM tasks WHERE agent_id = agents.id AND status = 'IN_PROGRESS' AND id <> $1
+         ) THEN 'BUSY' ELSE 'IDLE' END
        WHERE id = (SELECT previous_agent_id FROM cancelled) AND status = 'BUSY'
      )
      SELECT ${taskColumns} FROM cancelled`,

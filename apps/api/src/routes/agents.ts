@@ -3,9 +3,10 @@ import type { Db } from '@devart/db';
 import { createRoute } from '@hono/zod-openapi';
 import { authorize, currentUser } from '../middleware/auth';
 import { listAllAgents, registerAgent, revokeAgentKey } from '../services/agents';
+import type { BrokerAccess } from '../services/broker-access';
 import { bearerAuth, createRouter, notFound, problemResponses } from './route-kit';
 
-export function agentRoutes({ db }: { db: Db }) {
+export function agentRoutes({ db, brokerAccess }: { db: Db; brokerAccess: BrokerAccess }) {
   const router = createRouter();
 
   router.openapi(
@@ -13,7 +14,7 @@ export function agentRoutes({ db }: { db: Db }) {
       method: 'post',
       path: '/api/agents',
       tags: ['agents'],
-      summary: 'Register an agent; its API key is returned once',
+      summary: 'Register an agent; its API key (and, on RabbitMQ, its broker credentials) are returned once',
       'x-devart-action': 'agents.create',
       security: bearerAuth,
       middleware: [authorize('agents.create')],
@@ -24,8 +25,13 @@ export function agentRoutes({ db }: { db: Db }) {
       },
     }),
     async (c) => {
-      const { agent, apiKey } = await registerAgent(db, c.req.valid('json'), currentUser(c.get('auth')).sub);
-      return c.json({ ...agent, api_key: apiKey }, 201);
+      const { agent, apiKey, broker } = await registerAgent(
+        db,
+        brokerAccess,
+        c.req.valid('json'),
+        currentUser(c.get('auth')).sub,
+      );
+      return c.json({ ...agent, api_key: apiKey, broker }, 201);
     },
   );
 
@@ -60,10 +66,15 @@ export function agentRoutes({ db }: { db: Db }) {
       security: bearerAuth,
       middleware: [authorize('agents.revoke')],
       request: { params: AgentIdParams },
-      responses: { 204: { description: 'Revoked' }, ...problemResponses, ...notFound },
+      responses: {
+        204: { description: 'Revoked' },
+        ...problemResponses,
+        ...notFound,
+        503: { description: 'The key is revoked but the broker user could not be removed yet; retry' },
+      },
     }),
     async (c) => {
-      await revokeAgentKey(db, c.req.valid('param').agentId);
+      await revokeAgentKey(db, brokerAccess, c.req.valid('param').agentId);
       return c.body(null, 204);
     },
   );

@@ -10,9 +10,18 @@ import {
 } from '@devart/db';
 import { ProblemError } from '../problem';
 
+/** Stores a task and queues its message in the outbox, atomically (no dual write). */
 export async function createTask(db: Db, input: CreateTaskBody, createdBy: string): Promise<TaskRow> {
   const [task] = await insertTasks(db, [{ ...input, created_by: createdBy }]);
   return task!;
+}
+
+/** Up to 1,000 tasks in one statement: all stored and queued, or none. */
+export function createTasks(db: Db, inputs: CreateTaskBody[], createdBy: string): Promise<TaskRow[]> {
+  return insertTasks(
+    db,
+    inputs.map((input) => ({ ...input, created_by: createdBy })),
+  );
 }
 
 export async function findTask(db: Db, taskId: string): Promise<TaskRow> {

@@ -1,0 +1,201 @@
+import {
+  CompleteTaskBody,
+  FailureOutcome,
+  Lease,
+  ReportFailureBody,
+  StartTaskBody,
+  Task,
+  TaskIdParams,
+} from '@devart/contracts';
+import type { Db, TaskRow } from '@devart/db';
+import { createRoute, z } from '@hono/zod-openapi';
+import { type AuthResult, authorize } from '../middleware/auth';
+import { ProblemError } from '../problem';
+import {
+  completeAgentTask,
+  heartbeatAgentTask,
+  type LeaseSettings,
+  startAgentTask,
+} from '../services/agent-work';
+import { type FailureSettings, reportFailure } from '../services/failures';
+import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
+
+function currentAgentId(auth: AuthResult): string {
+  if (auth.principal?.kind !== 'agent') throw new Error('route needs an agent principal');
+  return auth.principal.agent.id;
+}
+
+const lease = (task: TaskRow) => ({
+  task_id: task.id,
+  status: task.status,
+  attempt: task.attempt,
+  lease_expires_at: task.lease_expires_at?.toISOString() ?? null,
+});
+
+/** What agents call while they work a task; each operation is one guarded SQL statement. */
+export function agentWorkRoutes({
+  db,
+  settings,
+  failures,
+}: {
+  db: Db;
+  settings: LeaseSettings;
+  failures: FailureSettings;
+}) {
+  const router = createRouter();
+  const agentOnly = { security: bearerAuth, middleware: [authorize('tasks.agent')] };
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/{taskId}/start',
+      tags: ['agent work'],
+      summary: 'Take a TODO task (the fenced claim); 409 means drop the message',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: {
+        params: TaskIdParams,
+        body: { required: false, content: { 'application/json': { schema: StartTaskBody } } },
+      },
+      responses: {
+        200: {
+          description: 'The task is this agent’s until its lease lapses',
+          content: { 'application/json': { schema: Task } },
+        },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => {
+      const body = (c.req.valid('json') ?? {}) as StartTaskBody;
+      const task = await startAgentTask(db, settings, {
+        taskId: c.req.valid('param').taskId,
+        agentId: currentAgentId(c.get('auth')),
+        attempt: body.attempt,
+      });
+      return c.json(task, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/{taskId}/heartbeat',
+      tags: ['agent work'],
+      summary: 'Extend the lease of a task this agent holds',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: { params: TaskIdParams },
+      responses: {
+        200: { description: 'The new lease', content: { 'application/json': { schema: Lease } } },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => {
+      const task = await heartbeatAgentTask(db, settings, {
+        taskId: c.req.valid('param').taskId,
+        agentId: currentAgentId(c.get('auth')),
+      });
+      return c.json(lease(task), 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/{taskId}/complete',
+      tags: ['agent work'],
+      summary: 'Finish a task this agent holds: DONE with its result and cost',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: {
+        params: TaskIdParams,
+        body: { required: true, content: { 'application/json': { schema: CompleteTaskBody } } },
+      },
+      responses: {
+        200: { description: 'Done', content: { 'application/json': { schema: Task } } },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => {
+      const task = await completeAgentTask(db, {
+        taskId: c.req.valid('param').taskId,
+        agentId: currentAgentId(c.get('auth')),
+        body: c.req.valid('json'),
+      });
+      return c.json(task, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/{taskId}/report-failure',
+      tags: ['agent work'],
+      summary: 'Report that this agent’s attempt failed: retried after a backoff, or quarantined',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: {
+        params: TaskIdParams,
+        body: { required: true, content: { 'application/json': { schema: ReportFailureBody } } },
+      },
+      responses: {
+        200: {
+          description: 'What happened to the task',
+          content: { 'application/json': { schema: FailureOutcome } },
+        },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const task = await reportFailure(db, failures, {
+        taskId: c.req.valid('param').taskId,
+        agentId: currentAgentId(c.get('auth')),
+        attempt: body.attempt,
+        error: body.error,
+        retryable: body.retryable ?? true,
+        details: body.details,
+      });
+      return c.json(
+        {
+          task_id: task.id,
+          status: task.status as 'TODO' | 'QUARANTINED',
+          retry_count: task.retry_count,
+          next_attempt_at: task.next_attempt_at?.toISOString() ?? null,
+        },
+        200,
+      );
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/agents/{agentId}/claim-task',
+      tags: ['agent work'],
+      summary: 'Removed: agents consume tasks from the queue now',
+      deprecated: true,
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: { params: z.object({ agentId: z.string() }) },
+      responses: { 410: { description: 'Gone' }, ...problemResponses },
+    }),
+    () => {
+      throw new ProblemError(
+        'gone',
+        'Polling for tasks was removed: agents consume them from the broker (queue tasks.todo.<capability>) ' +
+          'with the agent SDK, then call POST /api/tasks/{taskId}/start. See docs/agents.md.',
+      );
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,149 @@
+import { type BackoffPolicy, backoffPolicyOf, capErrorMessage, decideRetry } from '@devart/core';
+import {
+  applyFailures,
+  type Db,
+  type FailureToApply,
+  type LockedTask,
+  listTaskAttempts,
+  lockExpiredLeases,
+  lockTask,
+  quarantineDeadLettered,
+  requeueTask,
+  type TaskAttemptRow,
+  type TaskRow,
+} from '@devart/db';
+import { ProblemError } from '../problem';
+
+export interface FailureSettings {
+  /** Backoff for tasks without their own retry_backoff. */
+  backoff: BackoffPolicy;
+  random?: () => number;
+}
+
+function decide(
+  task: LockedTask,
+  failure: {
+    error: string;
+    retryable: boolean;
+    outcome: FailureToApply['outcome'];
+    details?: Record<string, unknown>;
+  },
+  settings: FailureSettings,
+): FailureToApply {
+  const decision = decideRetry(
+    task,
+    failure,
+    backoffPolicyOf(task.retry_backoff, settings.backoff),
+    settings.random,
+  );
+  return {
+    task_id: task.id,
+    attempt: task.attempt,
+    agent_id: task.agent_id,
+    retry_count: decision.retryCount,
+    status: decision.outcome === 'retry' ? 'TODO' : 'QUARANTINED',
+    delay_ms: decision.outcome === 'retry' ? decision.delayMs : 0,
+    error: capErrorMessage(failure.error),
+    outcome: failure.outcome,
+    details: failure.details ?? null,
+  };
+}
+
+export interface FailureReport {
+  taskId: string;
+  agentId: string;
+  attempt?: number;
+  error: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * An agent reports that its attempt failed (the seed's report-failure), in one transaction:
+ * ownership checked on the locked row, retry_count + 1, last_error, the attempt closed, the agent
+ * IDLE, and the task either back to TODO (republished when its backoff is due) or QUARANTINED (to
+ * the dead-letter queue). Concurrent reports queue on the row lock: exactly one counts.
+ */
+export async function reportFailure(
+  db: Db,
+  settings: FailureSettings,
+  report: FailureReport,
+): Promise<TaskRow> {
+  return db.transaction(async (tx) => {
+    const task = await lockTask(tx, report.taskId);
+    if (!task) throw new ProblemError('not_found', `No task ${report.taskId}.`);
+    if (task.status !== 'IN_PROGRESS') {
+      throw new ProblemError(
+        'conflict',
+        `Task ${report.taskId} is ${task.status}, not IN_PROGRESS: nothing to report.`,
+      );
+    }
+    if (task.agent_id !== report.agentId) {
+      throw new ProblemError('forbidden', `Task ${report.taskId} is held by another agent.`);
+    }
+    if (report.attempt !== undefined && report.attempt !== task.attempt) {
+      throw new ProblemError(
+        'conflict',
+        `Task ${report.taskId} is at attempt ${task.attempt}; the report is for attempt ${report.attempt}.`,
+      );
+    }
+    const [failed] = await applyFailures(tx, [decide(task, { ...report, outcome: 'FAILED' }, settings)]);
+    return failed!;
+  });
+}
+
+/**
+ * Sends IN_PROGRESS tasks whose lease lapsed (agent crashed, network gone) through the same
+ * failure path with last_error 'lease expired', so a task that keeps killing its agents ends
+ * QUARANTINED. SKIP LOCKED lets several API replicas reap at once.
+ */
+export async function reapExpiredLeases(db: Db, settings: FailureSettings, limit = 500): Promise<TaskRow[]> {
+  return db.transaction(async (tx) => {
+    const expired = await lockExpiredLeases(tx, limit);
+    return applyFailures(
+      tx,
+      expired.map((task) =>
+        decide(task, { error: 'lease expired', retryable: true, outcome: 'LEASE_EXPIRED' }, settings),
+      ),
+    );
+  });
+}
+
+/** A message the broker dead-lettered after its delivery limit quarantines its task (if it still waits). */
+export async function quarantinePoisonMessage(
+  db: Db,
+  message: { taskId: string; attempt: number; deliveries: number | undefined },
+): Promise<TaskRow | undefined> {
+  const error =
+    `the message was dead-lettered by the broker after ${message.deliveries ?? 'too many'} deliveries ` +
+    '(delivery limit): agents kept dying or giving it back before starting it';
+  return quarantineDeadLettered(db, {
+    taskId: message.taskId,
+    attempt: message.attempt,
+    error: capErrorMessage(error),
+  });
+}
+
+export async function requeueQuarantined(
+  db: Db,
+  taskId: string,
+  payload?: Record<string, unknown>,
+): Promise<TaskRow> {
+  const task = await requeueTask(db, taskId, payload);
+  if (task) return task;
+  const current = await db.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
+  if (!current.rows[0]) throw new ProblemError('not_found', `No task ${taskId}.`);
+  throw new ProblemError(
+    'conflict',
+    `Task ${taskId} is ${current.rows[0].status}; only QUARANTINED tasks can be requeued.`,
+  );
+}
+
+export async function taskAttempts(db: Db, taskId: string): Promise<TaskAttemptRow[]> {
+  const attempts = await listTaskAttempts(db, taskId);
+  if (attempts.length === 0) {
+    const exists = await db.query('SELECT 1 FROM tasks WHERE id = $1', [taskId]);
+    if (exists.rowCount === 0) throw new ProblemError('not_found', `No task ${taskId}.`);
+  }
+  return attempts;
+}

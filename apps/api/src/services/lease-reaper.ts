@@ -1,0 +1,45 @@
+import type { Db } from '@devart/db';
+import type { Logger } from 'pino';
+import { type FailureSettings, reapExpiredLeases } from './failures';
+
+export interface LeaseReaper {
+  /** Reaps once now (tests); returns the ids of the tasks it failed. */
+  reapNow(): Promise<string[]>;
+  stop(): void;
+}
+
+/** Runs the lease reaper on a timer in every API process. */
+export function startLeaseReaper({
+  db,
+  logger,
+  intervalMs,
+  failures,
+}: {
+  db: Db;
+  logger: Logger;
+  intervalMs: number;
+  failures: FailureSettings;
+}): LeaseReaper {
+  let running = false;
+  const reapNow = async () => {
+    const reaped = await reapExpiredLeases(db, failures);
+    for (const task of reaped) {
+      logger.warn(
+        { task_id: task.id, attempt: task.attempt, status: task.status, retry_count: task.retry_count },
+        'lease expired',
+      );
+    }
+    return reaped.map((t) => t.id);
+  };
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    reapNow()
+      .catch((error) => logger.error({ err: error }, 'lease reaper failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return { reapNow, stop: () => clearInterval(timer) };
+}

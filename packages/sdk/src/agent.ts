@@ -1,0 +1,285 @@
+import {
+  type Broker,
+  type BrokerLogger,
+  type Consumer,
+  createRabbitBroker,
+  type Delivery,
+} from '@devart/queue';
+import { type ApiClient, createApiClient } from './client';
+import { NonRetryableError } from './errors';
+
+/** The task message (`devart.task.v1`) as agents receive it. */
+export interface TaskMessage {
+  type: 'devart.task.v1';
+  task_id: string;
+  attempt: number;
+  capability: string | null;
+  title: string;
+  payload: Record<string, unknown>;
+  workflow_run_id: string | null;
+  enqueued_at: string;
+}
+
+/** What a callback gets for one task. */
+export interface TaskContext extends TaskMessage {
+  /** Aborted when the agent lost the task (its lease lapsed) or is shutting down past its grace period. */
+  signal: AbortSignal;
+  /** Extends the lease now; the SDK also does it on a timer while the callback runs. */
+  heartbeat(): Promise<void>;
+  logger: BrokerLogger;
+}
+
+/** A callback's answer: done (with a result and cost), or failed explicitly. */
+export type TaskOutcome =
+  | { status?: 'done'; result?: unknown; cost?: number | string }
+  | { status: 'failed'; error: string; retryable?: boolean; details?: Record<string, unknown> }
+  | undefined
+  // biome-ignore lint/suspicious/noConfusingVoidType: a callback may simply return nothing.
+  | void;
+
+export type TaskCallback = (task: TaskContext) => Promise<TaskOutcome> | TaskOutcome;
+
+export interface AgentOptions {
+  /** Base URL of the devart API, e.g. http://127.0.0.1:8787 */
+  apiUrl: string;
+  /** The agent's API key (dva_…). */
+  apiKey: string;
+  /** RabbitMQ URL with this agent's own credentials (from POST /api/agents). */
+  amqpUrl?: string;
+  /** An already connected broker instead of amqpUrl (the in-process broker of embedded mode). */
+  broker?: Broker;
+  /** Capabilities to consume; the agent always takes tasks without a capability too. */
+  capabilities: string[];
+  /** Tasks worked at once (and the broker prefetch). Default 1. */
+  concurrency?: number;
+  /** Topology prefix, as the API's AMQP_PREFIX. */
+  prefix?: string;
+  /** On stop, how long in-flight tasks may still run before they are reported as failed (ms, default 30 000). */
+  shutdownGraceMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT (default false; `devart agent` turns it on). */
+  handleSignals?: boolean;
+  fetch?: typeof fetch;
+  logger?: BrokerLogger;
+}
+
+export interface Agent {
+  /** Subscribes to the task queues and runs `callback` for each task until stop(). */
+  startConsuming(callback: TaskCallback): Promise<void>;
+  /** Stops taking work, lets in-flight tasks finish within the grace period, reports the rest as failed. */
+  stop(): Promise<void>;
+  /** Tasks running now. */
+  readonly inFlight: number;
+}
+
+const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
+
+function isTaskMessage(body: unknown): body is TaskMessage {
+  const m = body as TaskMessage;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    m.type === 'devart.task.v1' &&
+    typeof m.task_id === 'string' &&
+    Number.isInteger(m.attempt)
+  );
+}
+
+function trimStack(error: Error): string | undefined {
+  return error.stack?.split('\n').slice(0, 12).join('\n').slice(0, 4000);
+}
+
+/**
+ * An agent: consumes its task queues, calls `start` (the fenced claim) for every message and acks
+ * once `start` answered, runs the callback with heartbeats, then reports `complete` or
+ * `report-failure`. Delivery is at-least-once; the API's fence makes effects exactly-once.
+ * @example
+ * const agent = createAgent({ apiUrl, apiKey, amqpUrl, capabilities: ['echo'], concurrency: 4 });
+ * await agent.startConsuming(async (task) => ({ result: task.payload, cost: 0 }));
+ */
+export function createAgent(options: AgentOptions): Agent {
+  const logger = options.logger ?? silentLogger;
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError('concurrency must be a positive integer');
+  if (!options.broker && !options.amqpUrl) throw new Error('createAgent needs amqpUrl (RabbitMQ) or broker');
+  const api: ApiClient = createApiClient({
+    apiUrl: options.apiUrl,
+    apiKey: options.apiKey,
+    fetch: options.fetch,
+  });
+  const ownsBroker = !options.broker;
+  const broker =
+    options.broker ??
+    createRabbitBroker({
+      url: options.amqpUrl!,
+      consumeOnly: true,
+      prefix: options.prefix,
+      logger,
+      connectionName: 'devart-agent',
+    });
+
+  const consumers: Consumer[] = [];
+  const running = new Map<string, { controller: AbortController; done: Promise<void>; attempt: number }>();
+  let waiters: (() => void)[] = [];
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+
+  const slotFree = () => running.size < concurrency;
+  const waitForSlot = async () => {
+    while (!slotFree()) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  const releaseSlot = () => {
+    const current = waiters;
+    waiters = [];
+    for (const wake of current) wake();
+  };
+
+  async function work(
+    message: TaskMessage,
+    task: { lease_expires_at: string | null },
+    callback: TaskCallback,
+    controller: AbortController,
+  ) {
+    const path = `/api/tasks/${message.task_id}`;
+    let lost = false;
+    const heartbeat = async () => {
+      const res = await api.call('POST', `${path}/heartbeat`);
+      if (res.status === 409 || res.status === 404) {
+        lost = true;
+        controller.abort(new Error('the task was taken away (lease lapsed or cancelled)'));
+      }
+    };
+    const leaseMs = task.lease_expires_at ? Date.parse(task.lease_expires_at) - Date.now() : 60_000;
+    const timer = setInterval(() => void heartbeat().catch(() => {}), Math.max(50, leaseMs / 3));
+    let outcome: TaskOutcome;
+    let failure: { error: string; retryable: boolean; details?: Record<string, unknown> } | undefined;
+    try {
+      outcome = await callback({ ...message, signal: controller.signal, heartbeat, logger });
+      if (outcome && outcome.status === 'failed') {
+        failure = { error: outcome.error, retryable: outcome.retryable ?? true, details: outcome.details };
+      }
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(String(error));
+      failure = {
+        error: err.message || err.name,
+        retryable: !(err instanceof NonRetryableError),
+        details: { name: err.name, stack: trimStack(err) },
+      };
+    } finally {
+      clearInterval(timer);
+    }
+    if (lost) {
+      logger.warn({ task_id: message.task_id }, 'task lost before it finished; its result is dropped');
+      return;
+    }
+    const res = failure
+      ? await api.call('POST', `${path}/report-failure`, { ...failure, attempt: message.attempt })
+      : await api.call('POST', `${path}/complete`, {
+          result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
+          cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
+          attempt: message.attempt,
+        });
+    if (res.status === 409)
+      logger.warn({ task_id: message.task_id }, 'report refused: the task is no longer ours');
+    else if (res.status >= 300)
+      logger.error({ task_id: message.task_id, status: res.status, body: res.body }, 'report failed');
+  }
+
+  async function onDelivery(delivery: Delivery, callback: TaskCallback) {
+    if (!isTaskMessage(delivery.body)) {
+      logger.error({ message_id: delivery.messageId }, 'not a devart.task.v1 message; dead-lettering it');
+      delivery.nack({ requeue: false });
+      return;
+    }
+    const message = delivery.body;
+    await waitForSlot();
+    if (stopping) {
+      delivery.nack({ requeue: true });
+      return;
+    }
+    // Holding the slot from here keeps prefetch and concurrency honest while `start` is in flight.
+    const entry = { controller: new AbortController(), done: Promise.resolve(), attempt: message.attempt };
+    running.set(message.task_id, entry);
+    let started: { status: number; body: { lease_expires_at: string | null } };
+    try {
+      started = await api.call('POST', `/api/tasks/${message.task_id}/start`, { attempt: message.attempt });
+    } catch (error) {
+      running.delete(message.task_id);
+      releaseSlot();
+      logger.warn({ task_id: message.task_id, err: error }, 'start failed; message returned to the queue');
+      delivery.nack({ requeue: true });
+      return;
+    }
+    // The database's lease guards the task from here on, so the message is settled at once.
+    delivery.ack();
+    if (started.status !== 200) {
+      running.delete(message.task_id);
+      releaseSlot();
+      if (started.status !== 409 && started.status !== 404) {
+        logger.warn(
+          { task_id: message.task_id, status: started.status, body: started.body },
+          'start refused',
+        );
+      }
+      return;
+    }
+    entry.done = work(message, started.body, callback, entry.controller)
+      .catch((error) => logger.error({ task_id: message.task_id, err: error }, 'task report failed'))
+      .finally(() => {
+        running.delete(message.task_id);
+        releaseSlot();
+      });
+  }
+
+  const agent: Agent = {
+    get inFlight() {
+      return running.size;
+    },
+    async startConsuming(callback) {
+      await broker.setup();
+      const queues: string[] = [];
+      for (const capability of [null, ...new Set(options.capabilities)]) {
+        // Declares the queue where the broker lets us (in-process); an agent's RabbitMQ user only checks it exists.
+        const queue = await broker.ensureTaskQueue(capability);
+        queues.push(queue);
+        consumers.push(
+          await broker.consume(queue, { prefetch: concurrency }, (d) => onDelivery(d, callback)),
+        );
+      }
+      if (options.handleSignals) {
+        const onSignal = () => void agent.stop().then(() => process.exit(0));
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+      }
+      logger.info({ queues, concurrency }, 'agent consuming');
+    },
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        releaseSlot();
+        await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
+        const grace = options.shutdownGraceMs ?? 30_000;
+        const all = Promise.all([...running.values()].map((r) => r.done));
+        const timedOut = await Promise.race([
+          all.then(() => false),
+          new Promise((r) => setTimeout(() => r(true), grace).unref()),
+        ]);
+        if (timedOut) {
+          for (const [taskId, entry] of running) {
+            entry.controller.abort(new Error('agent shutting down'));
+            await api
+              .call('POST', `/api/tasks/${taskId}/report-failure`, {
+                error: 'agent shut down before the task finished',
+                retryable: true,
+                attempt: entry.attempt,
+              })
+              .catch(() => {});
+          }
+        }
+        if (ownsBroker) await broker.close();
+      })();
+      return stopped;
+    },
+  };
+  return agent;
+}
