@@ -3,3 +3,4 @@ export { createTokenVerifier, defaultSubject, signUserToken } from './auth/jwt';
 export { type Config, ConfigError, loadConfig } from './config';
 export { readOrCreateSecret, readSecret } from './data-dir';
 export { openDatabase, startPlatform } from './server';
+export { registerDemoAgents } from './services/demo-agents';

@@ -82,6 +82,7 @@ export interface RunningPlatform {
   port: number;
   secret: string | undefined;
   broker: Broker;
+  db: Db;
   close(): Promise<void>;
 }
 
@@ -155,6 +156,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       port,
       secret,
       broker,
+      db: database.db,
       close: closeAll,
     };
   } catch (error) {

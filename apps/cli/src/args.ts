@@ -10,7 +10,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** `parseArgs` in strict mode, with its errors turned into UsageErrors that name the flag. */
 export function parseFlags<O extends Options>(args: string[], options: O, { positionals = false } = {}) {
   try {
-    return parseArgs({ args, options: { help: { type: 'boolean', short: 'h' }, ...options }, strict: true, allowPositionals: positionals });
+    return parseArgs({
+      args,
+      options: { help: { type: 'boolean', short: 'h' }, ...options },
+      strict: true,
+      allowPositionals: positionals,
+    });
   } catch (error) {
     const message = (error as Error).message.split('. To specify')[0]!;
     throw new UsageError(message.replace(/^Unknown option/, 'unknown option'));

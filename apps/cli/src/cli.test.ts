@@ -25,7 +25,15 @@ async function run(argv: string[], env: Record<string, string | undefined> = { J
 
 describe('devart token', () => {
   it('prints only a JWT with the role in app_metadata, signed with JWT_SECRET', async () => {
-    const { code, stdout, stderr } = await run(['token', '--role', 'supervisor', '--email', 'a@b.c', '--ttl', '15m']);
+    const { code, stdout, stderr } = await run([
+      'token',
+      '--role',
+      'supervisor',
+      '--email',
+      'a@b.c',
+      '--ttl',
+      '15m',
+    ]);
     expect(code).toBe(0);
     expect(stderr).toBe('');
     expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);

@@ -8,7 +8,10 @@ export interface CommandContext {
 }
 
 /** The environment's configuration with the command's flags on top; a bad value is a ConfigError naming it. */
-export function configFromEnv(env: CommandContext['env'], overrides: Record<string, string | undefined> = {}): Config {
+export function configFromEnv(
+  env: CommandContext['env'],
+  overrides: Record<string, string | undefined> = {},
+): Config {
   const merged = { ...env };
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
   return loadConfig(merged);

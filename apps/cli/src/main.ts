@@ -1,5 +1,6 @@
 import { ConfigError } from '@devart/api';
 import { UsageError } from './args';
+import { agentCommand } from './commands/agent';
 import { migrateCommand } from './commands/migrate';
 import { start } from './commands/start';
 import { token } from './commands/token';
@@ -13,6 +14,7 @@ Commands:
   start     apply migrations, then serve the API (default port 8787)
   migrate   apply pending database migrations and report them
   token     print a signed user JWT (viewer, supervisor or admin)
+  agent     run the reference agent (echo, shell) against a devart API and RabbitMQ
 
 Run "devart <command> --help" for a command's options.
 Configuration comes from environment variables; see the README's configuration table.`;
@@ -21,6 +23,7 @@ const commands: Record<string, (args: string[], ctx: CommandContext) => Promise<
   start,
   migrate: migrateCommand,
   token,
+  agent: agentCommand,
 };
 
 /** Runs the CLI and returns its exit code: 0 done, 1 failed, 2 called wrongly. */
@@ -66,6 +69,7 @@ export async function main(): Promise<void> {
   });
   process.exitCode = code;
   // Open handles (pools, timers) must not keep a finished command alive.
-  if (process.argv[2] !== 'start' || code !== 0) setTimeout(() => process.exit(code), 50).unref();
+  if (!['start', 'agent'].includes(process.argv[2] ?? '') || code !== 0)
+    setTimeout(() => process.exit(code), 50).unref();
   else process.exit(code);
 }

@@ -19,7 +19,8 @@ export async function registerAgent(
   db: Db,
   brokerAccess: BrokerAccess,
   input: CreateAgentBody,
-  createdBy: string,
+  /** The registering user; null for agents devart registers itself (demo agents). */
+  createdBy: string | null,
 ): Promise<RegisteredAgent> {
   const apiKey = generateApiKey();
   return db.transaction(async (tx) => {

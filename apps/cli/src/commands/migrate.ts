@@ -19,7 +19,9 @@ export async function migrateCommand(args: string[], ctx: CommandContext): Promi
     return 0;
   }
   const config = configFromEnv(ctx.env);
-  const target = config.DATABASE_URL ? redact(config.DATABASE_URL) : `the embedded database in ${config.DEVART_DATA_DIR}`;
+  const target = config.DATABASE_URL
+    ? redact(config.DATABASE_URL)
+    : `the embedded database in ${config.DEVART_DATA_DIR}`;
   ctx.err(`devart: migrating ${target}…`);
   const database = await openDatabase(config);
   try {

@@ -1,9 +1,11 @@
-import { signUserToken, startPlatform } from '@devart/api';
+import { registerDemoAgents, signUserToken, startPlatform } from '@devart/api';
+import { type Agent, createAgent } from '@devart/sdk';
 import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
 import { type CommandContext, configFromEnv } from '../context';
+import { referenceCallback } from '../reference-agent';
 
-export const startHelp = `Usage: devart start [--port <n>] [--host <addr>]
+export const startHelp = `Usage: devart start [--port <n>] [--host <addr>] [--agents <n>]
 
 Applies pending migrations, then serves the API (and its docs at /api/docs).
 Runs on the embedded database in DEVART_DATA_DIR (default .devart/) unless DATABASE_URL is set.
@@ -12,10 +14,16 @@ Prints the URL and an admin login link; stops cleanly on Ctrl-C (SIGINT) or SIGT
 Options:
   --port <n>      port to listen on (default: PORT or 8787; 0 picks a free one)
   --host <addr>   interface to listen on (default: HOST or 127.0.0.1)
+  --agents <n>    demo agents to run in this process, with the echo capability (default: 2 on the
+                  embedded broker, 0 with AMQP_URL, where agents run as "devart agent" processes)
   -h, --help      show this help`;
 
 export async function start(args: string[], ctx: CommandContext): Promise<number> {
-  const { values } = parseFlags(args, { port: { type: 'string' }, host: { type: 'string' } });
+  const { values } = parseFlags(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    agents: { type: 'string' },
+  });
   if (values.help) {
     ctx.out(startHelp);
     return 0;
@@ -23,15 +31,44 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
   if (values.port !== undefined && !/^\d+$/.test(values.port)) {
     throw new UsageError(`--port must be a number from 0 to 65535 (got "${values.port}")`);
   }
+  if (values.agents !== undefined && !/^\d+$/.test(values.agents)) {
+    throw new UsageError(`--agents must be a whole number (got "${values.agents}")`);
+  }
   const config = configFromEnv(ctx.env, { PORT: values.port, HOST: values.host });
+  const demoCount = values.agents === undefined ? (config.AMQP_URL ? 0 : 2) : Number(values.agents);
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'devart-api' } });
   ctx.err(
     `devart: starting on ${config.DATABASE_URL ? 'PostgreSQL' : `the embedded database in ${config.DEVART_DATA_DIR}`}…`,
   );
   const platform = await startPlatform(config, logger);
+  const demoAgents: Agent[] = [];
+  try {
+    for (const { apiKey } of await registerDemoAgents(platform.db, {
+      count: demoCount,
+      capabilities: ['echo'],
+    })) {
+      const agent = createAgent({
+        apiUrl: platform.url,
+        apiKey,
+        broker: platform.broker,
+        capabilities: ['echo'],
+        concurrency: 4,
+        logger,
+        shutdownGraceMs: 5000,
+      });
+      await agent.startConsuming(referenceCallback());
+      demoAgents.push(agent);
+    }
+  } catch (error) {
+    await platform.close();
+    throw error;
+  }
 
   ctx.out(`devart is running at ${platform.url}`);
   ctx.out(`  API docs:     ${platform.url}/api/docs`);
+  ctx.out(
+    `  Broker:       ${config.AMQP_URL ? 'RabbitMQ' : 'in-process'}; demo agents (echo): ${demoAgents.length}`,
+  );
   if (platform.secret) {
     const token = await signUserToken(platform.secret, { role: 'admin', ttlSeconds: 12 * 3600 });
     ctx.out(`  Admin login:  ${platform.url}/#token=${token}`);
@@ -49,6 +86,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
       }
       stopping = true;
       ctx.err(`devart: ${signal} received, shutting down…`);
+      await Promise.all(demoAgents.map((a) => a.stop()));
       await platform.close();
       ctx.err('devart: stopped');
       resolve(0);

@@ -49,6 +49,8 @@ export async function token(args: string[], ctx: CommandContext): Promise<number
     );
     return 1;
   }
-  ctx.out(await signUserToken(secret, { role: values.role, sub: values.sub, email: values.email, ttlSeconds }));
+  ctx.out(
+    await signUserToken(secret, { role: values.role, sub: values.sub, email: values.email, ttlSeconds }),
+  );
   return 0;
 }

@@ -1,0 +1,31 @@
+import type { Db } from '@devart/db';
+import { registerAgent } from './agents';
+import { noBrokerAccess } from './broker-access';
+
+export const DEMO_AGENT_PREFIX = 'demo-agent-';
+
+/**
+ * Registers `count` fresh demo agents for the agents a devart process runs itself, revoking those
+ * of earlier runs (their keys died with that process). Returns their API keys.
+ */
+export async function registerDemoAgents(
+  db: Db,
+  { count, capabilities }: { count: number; capabilities: string[] },
+): Promise<{ id: string; apiKey: string }[]> {
+  await db.query(
+    `UPDATE agents SET revoked_at = now(), status = 'OFFLINE'
+     WHERE name LIKE $1 AND revoked_at IS NULL AND created_by IS NULL`,
+    [`${DEMO_AGENT_PREFIX}%`],
+  );
+  const agents: { id: string; apiKey: string }[] = [];
+  for (let i = 1; i <= count; i++) {
+    const { agent, apiKey } = await registerAgent(
+      db,
+      noBrokerAccess,
+      { name: `${DEMO_AGENT_PREFIX}${i}`, capabilities },
+      null,
+    );
+    agents.push({ id: agent.id, apiKey });
+  }
+  return agents;
+}

@@ -1,0 +1,99 @@
+import { createAgent } from '@devart/sdk';
+import pino from 'pino';
+import { parseFlags, UsageError } from '../args';
+import type { CommandContext } from '../context';
+import { builtInCapabilities, referenceCallback } from '../reference-agent';
+
+export const agentHelp = `Usage: devart agent --capability <list> --api <url> --key <dva_…> --amqp <url> [--concurrency N]
+
+Runs the reference agent, built on the agent SDK: it consumes its task queues on RabbitMQ, takes
+each task with the fenced start call, runs the built-in handler of its capability and reports the
+result (or the failure). Stops gracefully on SIGTERM/SIGINT (in-flight tasks get a grace period).
+
+Built-in capabilities:
+  echo    returns the payload as the result (tasks without a capability are echoed too)
+  shell   runs payload.command (an argv array) with payload.timeout_ms (default 60000); output capped
+          at 64 KiB. It runs ON THIS HOST, not in a sandbox: only for agents you trust with a shell.
+
+Options (each also read from the environment variable shown):
+  --capability <list>  comma-separated capabilities, e.g. echo,shell   DEVART_CAPABILITIES
+  --api <url>          devart API base URL, e.g. http://127.0.0.1:8787   DEVART_API_URL
+  --key <dva_…>        the agent's API key from POST /api/agents          DEVART_AGENT_KEY
+  --amqp <url>         broker URL with the agent's own credentials        DEVART_AMQP_URL
+                       (the "broker.url" POST /api/agents returned)
+  --prefix <p>         queue name prefix, if the API sets AMQP_PREFIX      DEVART_AMQP_PREFIX
+  --concurrency <n>    tasks at once (default 1)
+  -h, --help           show this help`;
+
+export async function agentCommand(args: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags(args, {
+    capability: { type: 'string' },
+    api: { type: 'string' },
+    key: { type: 'string' },
+    amqp: { type: 'string' },
+    prefix: { type: 'string' },
+    concurrency: { type: 'string' },
+  });
+  if (values.help) {
+    ctx.out(agentHelp);
+    return 0;
+  }
+  const capabilityList = values.capability ?? ctx.env.DEVART_CAPABILITIES;
+  const apiUrl = values.api ?? ctx.env.DEVART_API_URL;
+  const apiKey = values.key ?? ctx.env.DEVART_AGENT_KEY;
+  const amqpUrl = values.amqp ?? ctx.env.DEVART_AMQP_URL;
+  if (!capabilityList) throw new UsageError('--capability is required, e.g. --capability echo,shell');
+  const capabilities = capabilityList
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const unknown = capabilities.filter((c) => !(builtInCapabilities as readonly string[]).includes(c));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--capability: the reference agent has no handler for ${unknown.join(', ')} (it knows echo, shell)`,
+    );
+  }
+  if (!apiUrl || !/^https?:\/\//.test(apiUrl))
+    throw new UsageError('--api must be the API URL, e.g. http://127.0.0.1:8787');
+  if (!apiKey?.startsWith('dva_'))
+    throw new UsageError('--key must be the agent API key (dva_…) from POST /api/agents');
+  if (!amqpUrl || !/^amqps?:\/\//.test(amqpUrl)) {
+    throw new UsageError(
+      '--amqp must be the broker URL POST /api/agents returned (amqp://…). An embedded devart (no AMQP_URL) ' +
+        'keeps its broker inside its own process and runs its own demo agents: start it with AMQP_URL to add external agents.',
+    );
+  }
+  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+    throw new UsageError(`--concurrency must be a whole number from 1 to 1000 (got "${values.concurrency}")`);
+  }
+
+  const logger = pino({ level: ctx.env.LOG_LEVEL || 'info', base: { service: 'devart-agent' } });
+  const agent = createAgent({
+    apiUrl,
+    apiKey,
+    amqpUrl,
+    prefix: values.prefix ?? ctx.env.DEVART_AMQP_PREFIX ?? '',
+    capabilities,
+    concurrency,
+    logger,
+  });
+  await agent.startConsuming(referenceCallback());
+  ctx.err(
+    `devart agent: consuming ${['(none)', ...capabilities].join(', ')} with concurrency ${concurrency}; Ctrl-C to stop`,
+  );
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return resolve(1);
+      stopping = true;
+      ctx.err(`devart agent: ${signal}: finishing in-flight tasks…`);
+      void agent.stop().then(() => {
+        ctx.err('devart agent: stopped');
+        resolve(0);
+      });
+    };
+    ctx.onSignal('SIGINT', () => stop('SIGINT'));
+    ctx.onSignal('SIGTERM', () => stop('SIGTERM'));
+  });
+}
