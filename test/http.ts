@@ -32,14 +32,20 @@ export async function countRows(db: Queryable): Promise<{ tasks: number; agents:
 }
 
 /**
- * A digest of every row of the platform's tables (auth.users aside, which records callers):
- * equal digests before and after a request mean it wrote nothing.
+ * A digest of every row of every table in the public schema (the migration ledger aside; auth.users
+ * too, which records callers): equal digests before and after a request mean it wrote nothing.
  */
 export async function digestRows(db: Queryable): Promise<string> {
-  const tables = ['tasks', 'agents', 'workflows', 'workflow_runs', 'marketplace_items'];
+  const { rows: tables } = await db.query<{ name: string }>(
+    `SELECT quote_ident(tablename) AS name FROM pg_tables
+     WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY tablename`,
+  );
   const { rows } = await db.query<{ digest: string }>(
     `SELECT concat_ws(' ', ${tables
-      .map((t) => `(SELECT count(*) || ':' || md5(coalesce(string_agg(r::text, '|' ORDER BY r.id), '')) FROM ${t} r)`)
+      .map(
+        ({ name }) =>
+          `'${name}=' || (SELECT count(*) || ':' || md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM ${name} r)`,
+      )
       .join(', ')}) AS digest`,
   );
   return rows[0]!.digest;

@@ -1,3 +1,4 @@
 export * from './agents';
 export * from './common';
+export * from './task-message';
 export * from './tasks';

@@ -1,3 +1,4 @@
+import { TaskMessage } from '@devart/contracts';
 import {
   type Broker,
   type BrokerLogger,
@@ -8,17 +9,7 @@ import {
 import { type ApiClient, createApiClient } from './client';
 import { NonRetryableError } from './errors';
 
-/** The task message (`devart.task.v1`) as agents receive it. */
-export interface TaskMessage {
-  type: 'devart.task.v1';
-  task_id: string;
-  attempt: number;
-  capability: string | null;
-  title: string;
-  payload: Record<string, unknown>;
-  workflow_run_id: string | null;
-  enqueued_at: string;
-}
+export type { TaskMessage };
 
 /** What a callback gets for one task. */
 export interface TaskContext extends TaskMessage {
@@ -74,14 +65,7 @@ export interface Agent {
 const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
 
 function isTaskMessage(body: unknown): body is TaskMessage {
-  const m = body as TaskMessage;
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    m.type === 'devart.task.v1' &&
-    typeof m.task_id === 'string' &&
-    Number.isInteger(m.attempt)
-  );
+  return TaskMessage.safeParse(body).success;
 }
 
 function trimStack(error: Error): string | undefined {
