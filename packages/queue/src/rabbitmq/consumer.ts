@@ -1,0 +1,204 @@
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { BrokerLogger, Consumer, Delivery, DeliveryHandler } from '../broker';
+import { BrokerClosedError, QueueNotFoundError } from '../errors';
+import { invokeHandler } from '../handler';
+import { amqpCode, toBrokerError } from './amqp-errors';
+import type { BackoffOptions } from './backoff';
+import { backoffDelay } from './backoff';
+
+/** What a {@link RabbitConsumer} needs from its broker. */
+export interface RabbitConsumerDeps {
+  queue: string;
+  prefetch: number;
+  handler: DeliveryHandler;
+  logger: BrokerLogger;
+  backoff: BackoffOptions;
+  /** A live connection with the topology in place; waits for a reconnect (may be forever). */
+  open(timeoutMs: number): Promise<ChannelModel>;
+  onCancelled(consumer: RabbitConsumer): void;
+}
+
+/**
+ * A consumer on its own channel (so its prefetch is its own and a refusal closes only it). When
+ * the channel goes — connection lost, queue deleted, channel error — it re-subscribes with the
+ * same prefetch, backing off while that fails.
+ */
+export class RabbitConsumer implements Consumer {
+  private channel: Channel | undefined;
+  private cancelled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(private readonly deps: RabbitConsumerDeps) {}
+
+  /** Opens a channel on `model` and starts consuming; rejects if RabbitMQ refuses. */
+  async subscribe(model: ChannelModel): Promise<void> {
+    const { queue, prefetch } = this.deps;
+    const ch = await model.createChannel();
+    let channelError: Error | undefined;
+    let established = false;
+    let closed = false;
+    ch.on('error', (err: Error) => {
+      channelError = err;
+    });
+    ch.on('close', () => {
+      closed = true;
+      if (established) this.channelClosed(ch, channelError);
+    });
+    try {
+      await ch.prefetch(prefetch);
+      await ch.consume(queue, (raw) => (raw ? this.deliver(ch, raw) : this.cancelledByServer(ch)), {
+        noAck: false,
+      });
+    } catch (err) {
+      await ch.close().catch(() => {});
+      if (amqpCode(err) === 404) throw new QueueNotFoundError(queue, { cause: err });
+      throw toBrokerError(err, `consume queue "${queue}"`);
+    }
+    established = true;
+    this.channel = ch;
+    // It may have closed between consume-ok and here, with nobody yet to notice.
+    if (closed) this.channelClosed(ch, channelError);
+    else if (this.cancelled) await this.closeChannel();
+  }
+
+  async cancel(): Promise<void> {
+    this.stop();
+    // Closing the channel hands its unacked messages back to the queue.
+    await this.closeChannel();
+  }
+
+  /** Stops re-subscribing without touching the channel (the broker is closing the connection). */
+  stop(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.deps.onCancelled(this);
+  }
+
+  private async closeChannel(): Promise<void> {
+    const ch = this.channel;
+    this.channel = undefined;
+    await ch?.close().catch(() => {});
+  }
+
+  private deliver(ch: Channel, raw: ConsumeMessage): void {
+    const { queue, handler, logger } = this.deps;
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.content.toString('utf8'));
+    } catch (err) {
+      logger.error(
+        { err, queue, messageId: raw.properties.messageId },
+        'Message body is not JSON; dead-lettering it',
+      );
+      settle(ch, raw, 'reject');
+      return;
+    }
+    invokeHandler(handler, new RabbitDelivery(ch, raw, body), logger, queue);
+  }
+
+  private cancelledByServer(ch: Channel): void {
+    this.deps.logger.warn(
+      { queue: this.deps.queue },
+      'RabbitMQ cancelled the consumer (queue deleted?); re-subscribing',
+    );
+    void ch.close().catch(() => {});
+  }
+
+  private channelClosed(ch: Channel, err: Error | undefined): void {
+    if (this.channel !== ch) return;
+    this.channel = undefined;
+    if (this.cancelled) return;
+    // Only RabbitMQ closing this channel alone carries an error; a lost connection closes every
+    // channel without one and is logged once, by the connection.
+    if (err) {
+      this.deps.logger.warn(
+        { queue: this.deps.queue, err: err.message },
+        'Consumer channel closed; re-subscribing',
+      );
+    }
+    this.scheduleResubscribe();
+  }
+
+  private scheduleResubscribe(): void {
+    if (this.cancelled || this.retryTimer) return;
+    const delay = this.failures === 0 ? 0 : backoffDelay(this.failures, this.deps.backoff);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.resubscribe();
+    }, delay);
+  }
+
+  private async resubscribe(): Promise<void> {
+    const { queue, logger } = this.deps;
+    try {
+      const model = await this.deps.open(Number.POSITIVE_INFINITY);
+      if (this.cancelled) return;
+      await this.subscribe(model);
+      if (this.failures > 0) logger.info({ queue }, 'Consumer re-established');
+      this.failures = 0;
+    } catch (err) {
+      if (this.cancelled || err instanceof BrokerClosedError) return;
+      this.failures += 1;
+      if (this.failures === 1) {
+        logger.warn(
+          { queue, err: (err as Error).message },
+          'Cannot re-subscribe consumer yet; retrying with backoff',
+        );
+      }
+      this.scheduleResubscribe();
+    }
+  }
+}
+
+class RabbitDelivery implements Delivery {
+  readonly messageId: string;
+  readonly routingKey: string;
+  readonly redelivered: boolean;
+  readonly deliveryCount: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+  private done = false;
+
+  constructor(
+    private readonly ch: Channel,
+    private readonly raw: ConsumeMessage,
+    readonly body: unknown,
+  ) {
+    const headers: Record<string, unknown> = raw.properties.headers ?? {};
+    this.headers = headers;
+    this.messageId = (raw.properties.messageId as string | undefined) ?? '';
+    this.routingKey = raw.fields.routingKey;
+    this.redelivered = raw.fields.redelivered;
+    // Quorum queues count returns in x-delivery-count and leave it out on the first delivery.
+    const count = Number(headers['x-delivery-count'] ?? 0);
+    this.deliveryCount = Number.isFinite(count) ? count : 0;
+  }
+
+  get settled(): boolean {
+    return this.done;
+  }
+
+  ack(): void {
+    if (this.done) return;
+    this.done = true;
+    settle(this.ch, this.raw, 'ack');
+  }
+
+  nack(opts?: { requeue?: boolean }): void {
+    if (this.done) return;
+    this.done = true;
+    settle(this.ch, this.raw, opts?.requeue === false ? 'reject' : 'requeue');
+  }
+}
+
+/** A no-op once the channel is gone: RabbitMQ has put the message back already. */
+function settle(ch: Channel, raw: ConsumeMessage, outcome: 'ack' | 'requeue' | 'reject'): void {
+  try {
+    if (outcome === 'ack') ch.ack(raw);
+    else ch.nack(raw, false, outcome === 'requeue');
+  } catch {
+    // The channel closed: the message is back in its queue already.
+  }
+}
