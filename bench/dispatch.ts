@@ -64,6 +64,7 @@ async function benchDevart() {
   const json = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
 
   const agents = [];
+  const agentBrokers: Broker[] = [];
   for (let i = 0; i < agentCount; i++) {
     const res = await fetch(`${base}/api/agents`, {
       method: 'POST',
@@ -74,7 +75,8 @@ async function benchDevart() {
     const agent = createAgent({
       apiUrl: base,
       apiKey: api_key,
-      ...(process.env.AMQP_URL ? { amqpUrl: process.env.AMQP_URL, prefix } : { broker }),
+      // Each agent gets a connection of its own on RabbitMQ, as separate agent processes would.
+      broker: process.env.AMQP_URL ? agentBroker() : broker,
       capabilities: ['noop'],
       concurrency,
     });
@@ -82,18 +84,27 @@ async function benchDevart() {
     agents.push(agent);
   }
 
+  function agentBroker(): Broker {
+    const b = createRabbitBroker({ url: process.env.AMQP_URL!, prefix, logger });
+    agentBrokers.push(b);
+    return b;
+  }
   const started = performance.now();
   for (let offset = 0; offset < tasks; offset += 1000) {
     const n = Math.min(1000, tasks - offset);
     const res = await fetch(`${base}/api/tasks/batch`, {
       method: 'POST',
       headers: json,
-      body: JSON.stringify({ tasks: Array.from({ length: n }, (_, i) => ({ title: `t${offset + i}`, capability: 'noop' })) }),
+      body: JSON.stringify({
+        tasks: Array.from({ length: n }, (_, i) => ({ title: `t${offset + i}`, capability: 'noop' })),
+      }),
     });
     if (res.status !== 201) throw new Error(`batch: ${res.status} ${await res.text()}`);
   }
   for (;;) {
-    const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM tasks WHERE status = 'DONE'");
+    const { rows } = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tasks WHERE status = 'DONE'",
+    );
     if (rows[0]!.n >= tasks) break;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -103,10 +114,11 @@ async function benchDevart() {
      FROM (SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM tasks) s`,
   );
   await Promise.all(agents.map((a) => a.stop()));
+  if (process.env.AMQP_URL) await Promise.all(agentBrokers.map((b) => b.close()));
   await relay.stop();
   await new Promise<void>((r) => {
     server.close(() => r());
-    server.closeAllConnections();
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
   });
   await broker.close();
   await drop();
@@ -173,7 +185,9 @@ console.log('|---|---:|---:|---:|---:|');
 for (const r of [devart, bull]) {
   if (!r) continue;
   const ratio = bull ? (r.perSecond / bull.perSecond).toFixed(2) : 'n/a';
-  console.log(`| ${r.label} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${ratio}× |`);
+  console.log(
+    `| ${r.label} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${ratio}× |`,
+  );
 }
 if (!bull) console.log('\n(BullMQ not installed: npm i -D bullmq to measure the peer in the same run.)');
 process.exit(0);

@@ -59,8 +59,14 @@ export interface TestPlatform extends TestApi {
     callback: TaskCallback,
     options?: Partial<AgentOptions>,
   ): Promise<Agent>;
-  /** Creates tasks through the API as a supervisor; returns their ids. */
-  createTasks(count: number, body?: Record<string, unknown>): Promise<string[]>;
+  /**
+   * Creates tasks through the API as a supervisor, up to 1,000 per `POST /api/tasks/batch`;
+   * returns their ids in order. `body` is shared, or built per task from its index.
+   */
+  createTasks(
+    count: number,
+    body?: Record<string, unknown> | ((index: number) => Record<string, unknown>),
+  ): Promise<string[]>;
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -78,7 +84,14 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   let brokerAccess: BrokerAccess = noBrokerAccess;
   let management: ManagementClient | undefined;
   if (process.env.AMQP_URL) {
-    broker = createRabbitBroker({ url: process.env.AMQP_URL, prefix, deliveryLimit, logger });
+    // The prefix in the connection name lets a test close this platform's connections only.
+    broker = createRabbitBroker({
+      url: process.env.AMQP_URL,
+      prefix,
+      deliveryLimit,
+      logger,
+      connectionName: `devart-test-${prefix}`,
+    });
     management = createManagementClient({ url: managementUrl });
     const agentUrl = new URL(process.env.AMQP_URL);
     agentUrl.username = '';
@@ -168,11 +181,16 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
     },
     async createTasks(count, body = {}) {
       const auth = await token('supervisor');
+      const bodyOf = typeof body === 'function' ? body : () => body;
       const ids: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const res = await call('POST', '/api/tasks', { auth, body: { title: `task ${i}`, ...body } });
-        if (res.status !== 201) throw new Error(`create task: ${res.status} ${await res.text()}`);
-        ids.push(((await res.json()) as { id: string }).id);
+      for (let from = 0; from < count; from += 1000) {
+        const tasks = Array.from({ length: Math.min(1000, count - from) }, (_, i) => ({
+          title: `task ${from + i}`,
+          ...bodyOf(from + i),
+        }));
+        const res = await call('POST', '/api/tasks/batch', { auth, body: { tasks } });
+        if (res.status !== 201) throw new Error(`create tasks: ${res.status} ${await res.text()}`);
+        ids.push(...((await res.json()) as { items: { id: string }[] }).items.map((t) => t.id));
       }
       return ids;
     },

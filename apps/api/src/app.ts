@@ -2,6 +2,7 @@ import { defaultBackoff } from '@devart/core';
 import { type Db, findAgentByKeyHash, upsertUser } from '@devart/db';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
+import { createAgentKeyCache } from './auth/agent-key-cache';
 import type { TokenVerifier, VerifiedUser } from './auth/jwt';
 import { authenticate } from './middleware/auth';
 import { limitBody, requireJsonBody } from './middleware/json-body';
@@ -35,6 +36,7 @@ export interface AppDeps {
 /** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
 export function createApp(deps: AppDeps) {
   const { db, logger } = deps;
+  const agentKeys = createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationProblem(result.target, result.error.issues);
@@ -52,14 +54,14 @@ export function createApp(deps: AppDeps) {
     requireJsonBody(),
     authenticate({
       verifyToken: deps.verifyToken,
-      findAgentByKeyHash: (hash) => findAgentByKeyHash(db, hash),
+      findAgentByKeyHash: agentKeys.find,
       onUser: deps.recordUsers ? rememberUsers(db) : undefined,
     }),
   );
 
   app.route('/', landingRoutes());
   app.route('/', healthRoutes({ db }));
-  app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess }));
+  app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route(
     '/',

@@ -41,8 +41,9 @@ export async function startTask(
        SELECT id, attempt, agent_id FROM started
        ON CONFLICT (task_id, attempt) DO NOTHING
      ), busy AS (
-       UPDATE agents SET status = 'BUSY', last_heartbeat_at = now()
-       WHERE id = $2 AND EXISTS (SELECT 1 FROM started)
+       -- Only a change takes the agent's row lock: concurrent starts of one agent must not queue on it.
+       UPDATE agents SET status = 'BUSY'
+       WHERE id = $2 AND status <> 'BUSY' AND EXISTS (SELECT 1 FROM started)
      )
      SELECT * FROM started`,
     [input.taskId, input.agentId, input.attempt ?? null, input.leaseSeconds],
@@ -81,7 +82,9 @@ export async function heartbeatTask(
        WHERE t.id = $1 AND t.status = 'IN_PROGRESS' AND t.agent_id = $2
        RETURNING ${prefixed}
      ), seen AS (
-       UPDATE agents SET last_heartbeat_at = now() WHERE id = $2 AND EXISTS (SELECT 1 FROM held)
+       UPDATE agents SET last_heartbeat_at = now()
+       WHERE id = $2 AND EXISTS (SELECT 1 FROM held)
+         AND (last_heartbeat_at IS NULL OR last_heartbeat_at < now() - interval '1 second')
      )
      SELECT * FROM held`,
     [input.taskId, input.agentId, input.leaseSeconds],
@@ -105,8 +108,8 @@ export async function completeTask(
        UPDATE task_attempts a SET ended_at = now(), outcome = 'DONE'
        FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
      ), freed AS (
-       UPDATE agents SET status = ${agentStatusAfterRelease('$2', '$1')}, last_heartbeat_at = now()
-       WHERE id = $2 AND EXISTS (SELECT 1 FROM done)
+       UPDATE agents SET status = ${agentStatusAfterRelease('$2', '$1')}
+       WHERE id = $2 AND EXISTS (SELECT 1 FROM done) AND status <> ${agentStatusAfterRelease('$2', '$1')}
      )
      SELECT * FROM done`,
     [input.taskId, input.agentId, input.attempt ?? null, JSON.stringify(input.result ?? null), input.cost],

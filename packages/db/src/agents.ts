@@ -54,3 +54,26 @@ export async function revokeAgent(db: Queryable, id: string): Promise<AgentRow |
   );
   return rows[0];
 }
+
+/**
+ * Sets BUSY or IDLE from the tasks each live agent holds now, where its status says otherwise;
+ * returns how many agents it corrected. The transitions set the status as they go, but an agent
+ * working several tasks races with itself: two completes that run at once each still see the
+ * other task IN_PROGRESS in their snapshot and both leave the agent BUSY (and a complete racing a
+ * start can leave it IDLE). Run on the lease reaper's timer, this bounds how long such a status
+ * can stay wrong, without a lock on the agent's row in every start and complete.
+ */
+export async function reconcileAgentStatus(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(
+    `WITH busy AS (
+       SELECT DISTINCT agent_id AS id FROM tasks WHERE status = 'IN_PROGRESS' AND agent_id IS NOT NULL
+     ), wanted AS (
+       SELECT a.id, CASE WHEN busy.id IS NULL THEN 'IDLE' ELSE 'BUSY' END AS status
+       FROM agents a LEFT JOIN busy ON busy.id = a.id
+       WHERE a.revoked_at IS NULL AND a.status IN ('IDLE', 'BUSY')
+     )
+     UPDATE agents SET status = wanted.status
+     FROM wanted WHERE agents.id = wanted.id AND agents.status <> wanted.status`,
+  );
+  return rowCount;
+}

@@ -1,12 +1,21 @@
 import { AgentIdParams, AgentList, AgentListQuery, CreateAgentBody, CreatedAgent } from '@devart/contracts';
 import type { Db } from '@devart/db';
 import { createRoute } from '@hono/zod-openapi';
+import type { AgentKeyCache } from '../auth/agent-key-cache';
 import { authorize, currentUser } from '../middleware/auth';
 import { listAllAgents, registerAgent, revokeAgentKey } from '../services/agents';
 import type { BrokerAccess } from '../services/broker-access';
 import { bearerAuth, createRouter, notFound, problemResponses } from './route-kit';
 
-export function agentRoutes({ db, brokerAccess }: { db: Db; brokerAccess: BrokerAccess }) {
+export function agentRoutes({
+  db,
+  brokerAccess,
+  agentKeys,
+}: {
+  db: Db;
+  brokerAccess: BrokerAccess;
+  agentKeys: AgentKeyCache;
+}) {
   const router = createRouter();
 
   router.openapi(
@@ -74,7 +83,10 @@ export function agentRoutes({ db, brokerAccess }: { db: Db; brokerAccess: Broker
       },
     }),
     async (c) => {
-      await revokeAgentKey(db, brokerAccess, c.req.valid('param').agentId);
+      const { agentId } = c.req.valid('param');
+      agentKeys.forget(agentId);
+      await revokeAgentKey(db, brokerAccess, agentId);
+      agentKeys.forget(agentId);
       return c.body(null, 204);
     },
   );

@@ -1,14 +1,14 @@
-import type { Db } from '@devart/db';
+import { type Db, reconcileAgentStatus } from '@devart/db';
 import type { Logger } from 'pino';
 import { type FailureSettings, reapExpiredLeases } from './failures';
 
 export interface LeaseReaper {
-  /** Reaps once now (tests); returns the ids of the tasks it failed. */
+  /** Reaps once now (tests), then corrects agents' BUSY/IDLE; returns the ids of the tasks it failed. */
   reapNow(): Promise<string[]>;
   stop(): void;
 }
 
-/** Runs the lease reaper on a timer in every API process. */
+/** Runs the lease reaper (and the agent status check) on a timer in every API process. */
 export function startLeaseReaper({
   db,
   logger,
@@ -29,6 +29,9 @@ export function startLeaseReaper({
         'lease expired',
       );
     }
+    // Concurrent completes of one agent can leave its status stale; set it right on every tick.
+    const corrected = await reconcileAgentStatus(db);
+    if (corrected > 0) logger.debug({ corrected }, 'agent status corrected');
     return reaped.map((t) => t.id);
   };
   const timer = setInterval(() => {

@@ -24,10 +24,12 @@ export interface OutboxRelay {
 
 const DEAD_TOPIC = 'tasks.dead';
 
-function toMessage(row: OutboxRow): OutgoingMessage {
+// Outbox topics are the unprefixed queue names (SQL knows no AMQP_PREFIX); the broker's topology
+// prefix is added here, or a prefixed installation would route every task to tasks.unroutable.
+function toMessage(row: OutboxRow, prefix: string): OutgoingMessage {
   const body = row.payload as { task_id?: string; attempt?: number };
   return {
-    routingKey: row.topic,
+    routingKey: `${prefix}${row.topic}`,
     messageId: body.task_id ? `${body.task_id}:${body.attempt}` : `outbox:${row.id}`,
     body: row.payload,
   };
@@ -51,8 +53,9 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     db.transaction(async (tx) => {
       const rows = await claimDueOutbox(tx, batchSize);
       if (rows.length === 0) return 0;
-      const live = rows.filter((r) => r.topic !== DEAD_TOPIC).map(toMessage);
-      const dead = rows.filter((r) => r.topic === DEAD_TOPIC).map(toMessage);
+      const prefix = broker.topology.prefix;
+      const live = rows.filter((r) => r.topic !== DEAD_TOPIC).map((r) => toMessage(r, prefix));
+      const dead = rows.filter((r) => r.topic === DEAD_TOPIC).map((r) => toMessage(r, prefix));
       if (live.length) await broker.publish(live);
       if (dead.length) await broker.publishDead(dead);
       await options.afterPublish?.(rows);

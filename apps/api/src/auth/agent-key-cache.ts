@@ -1,0 +1,40 @@
+import type { AgentRow } from '@devart/db';
+
+/**
+ * Remembers which agent holds an API key for a few seconds, so an agent's start/heartbeat/complete
+ * calls do not each pay a lookup. A revoke in this process takes effect at once (`forget`); in
+ * another replica within `ttlMs` at the latest.
+ */
+export function createAgentKeyCache({
+  lookup,
+  ttlMs = 5000,
+  maxEntries = 10_000,
+  now = Date.now,
+}: {
+  lookup: (hash: string) => Promise<AgentRow | undefined>;
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}) {
+  const entries = new Map<string, { agent: AgentRow; expires: number }>();
+  return {
+    async find(hash: string): Promise<AgentRow | undefined> {
+      const hit = entries.get(hash);
+      if (hit && hit.expires > now()) return hit.agent;
+      const agent = await lookup(hash);
+      if (!agent) {
+        entries.delete(hash);
+        return undefined;
+      }
+      if (entries.size >= maxEntries) entries.clear();
+      entries.set(hash, { agent, expires: now() + ttlMs });
+      return agent;
+    },
+    /** Drops every cached key of this agent (called when it is revoked). */
+    forget(agentId: string): void {
+      for (const [hash, entry] of entries) if (entry.agent.id === agentId) entries.delete(hash);
+    },
+  };
+}
+
+export type AgentKeyCache = ReturnType<typeof createAgentKeyCache>;
