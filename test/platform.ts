@@ -172,6 +172,8 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
         capabilities: [],
         fetch: localFetch,
         shutdownGraceMs: 2000,
+        // Per-task calls by default, so tests can watch each one; the batched path has tests of its own.
+        batchReports: false,
         logger,
         ...agentOptions,
       });

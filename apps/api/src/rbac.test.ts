@@ -158,7 +158,7 @@ function sample(raw: Schema, where: string): unknown {
         }),
       );
     case 'string': {
-      const candidate = ['rbac-check', 'shell', 'x'].find(
+      const candidate = ['rbac-check', 'shell', 'x', '00000000-0000-4000-8000-000000000000'].find(
         (s) => s.length >= (schema.minLength ?? 0) && (!schema.pattern || new RegExp(schema.pattern).test(s)),
       );
       if (!candidate) throw new Error(`No sample string for ${where}: add one to rbac.test.ts`);

@@ -169,3 +169,44 @@ export const CreateTaskBatchBody = z
 export type CreateTaskBatchBody = z.infer<typeof CreateTaskBatchBody>;
 
 export const TaskList = z.object({ items: z.array(Task) }).meta({ id: 'TaskList' });
+
+export const StartTaskBatchBody = z
+  .strictObject({
+    items: z
+      .array(z.strictObject({ task_id: Uuid, attempt: z.int().min(1).optional() }))
+      .min(1)
+      .max(500),
+  })
+  .meta({ id: 'StartTaskBatchBody' });
+export type StartTaskBatchBody = z.infer<typeof StartTaskBatchBody>;
+
+export const CompleteTaskBatchBody = z
+  .strictObject({
+    items: z
+      .array(
+        z.strictObject({
+          task_id: Uuid,
+          attempt: z.int().min(1).optional(),
+          result: z.unknown().optional(),
+          cost: Cost.optional(),
+        }),
+      )
+      .min(1)
+      .max(500),
+  })
+  .meta({ id: 'CompleteTaskBatchBody' });
+export type CompleteTaskBatchBody = z.infer<typeof CompleteTaskBatchBody>;
+
+export const BatchItemResult = z
+  .object({
+    task_id: Uuid,
+    status: z
+      .int()
+      .meta({ description: 'What the single-task call would have answered: 200, 403, 404 or 409.' }),
+    attempt: z.int().optional(),
+    lease_expires_at: z.string().nullable().optional(),
+    detail: z.string().optional().meta({ description: 'Why the item was refused.' }),
+  })
+  .meta({ id: 'BatchItemResult' });
+
+export const BatchResult = z.object({ items: z.array(BatchItemResult) }).meta({ id: 'BatchResult' });

@@ -1,4 +1,5 @@
 export * from './agent-work';
+export * from './agent-work-batch';
 export * from './agents';
 export * from './client';
 export * from './failures';

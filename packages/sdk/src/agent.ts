@@ -6,6 +6,7 @@ import {
   createRabbitBroker,
   type Delivery,
 } from '@devart/queue';
+import { createBatcher } from './batcher';
 import { type ApiClient, createApiClient } from './client';
 import { NonRetryableError } from './errors';
 
@@ -47,6 +48,12 @@ export interface AgentOptions {
   prefix?: string;
   /** On stop, how long in-flight tasks may still run before they are reported as failed (ms, default 30 000). */
   shutdownGraceMs?: number;
+  /**
+   * Send starts and completions in batches (`/api/tasks/start-batch`, `/complete-batch`) when many are
+   * pending at once: one request and one commit for many tasks. Default true; false calls the per-task
+   * endpoints.
+   */
+  batchReports?: boolean;
   /** Stop gracefully on SIGTERM and SIGINT (default false; `devart agent` turns it on). */
   handleSignals?: boolean;
   fetch?: typeof fetch;
@@ -91,6 +98,28 @@ export function createAgent(options: AgentOptions): Agent {
     apiKey: options.apiKey,
     fetch: options.fetch,
   });
+  // Starts and completions travel in batches under load: one request and one commit for many tasks.
+  const batched =
+    <I extends { task_id: string }>(path: string) =>
+    async (
+      items: I[],
+    ): Promise<{ status: number; body: { lease_expires_at: string | null; detail?: string } }[]> => {
+      const res = await api.call<{
+        items: { status: number; lease_expires_at?: string | null; detail?: string }[];
+      }>('POST', path, { items });
+      // A refusal of the whole request (e.g. 401 for a revoked key) is every item's answer.
+      if (res.status !== 200) return items.map(() => ({ status: res.status, body: res.body as never }));
+      return res.body.items.map((item) => ({
+        status: item.status,
+        body: { lease_expires_at: item.lease_expires_at ?? null, detail: item.detail },
+      }));
+    };
+  const starts = createBatcher(batched<{ task_id: string; attempt: number }>('/api/tasks/start-batch'));
+  const completions = createBatcher(
+    batched<{ task_id: string; attempt: number; result: unknown; cost: number | string | undefined }>(
+      '/api/tasks/complete-batch',
+    ),
+  );
   const ownsBroker = !options.broker;
   const broker =
     options.broker ??
@@ -158,11 +187,18 @@ export function createAgent(options: AgentOptions): Agent {
     }
     const res = failure
       ? await api.call('POST', `${path}/report-failure`, { ...failure, attempt: message.attempt })
-      : await api.call('POST', `${path}/complete`, {
-          result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
-          cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
-          attempt: message.attempt,
-        });
+      : options.batchReports === false
+        ? await api.call('POST', `${path}/complete`, {
+            result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
+            cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
+            attempt: message.attempt,
+          })
+        : await completions.submit({
+            task_id: message.task_id,
+            result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
+            cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
+            attempt: message.attempt,
+          });
     if (res.status === 409)
       logger.warn({ task_id: message.task_id }, 'report refused: the task is no longer ours');
     else if (res.status >= 300)
@@ -186,11 +222,37 @@ export function createAgent(options: AgentOptions): Agent {
     running.set(message.task_id, entry);
     let started: { status: number; body: { lease_expires_at: string | null } };
     try {
-      started = await api.call('POST', `/api/tasks/${message.task_id}/start`, { attempt: message.attempt });
+      started =
+        options.batchReports === false
+          ? await api.call('POST', `/api/tasks/${message.task_id}/start`, { attempt: message.attempt })
+          : await starts.submit({ task_id: message.task_id, attempt: message.attempt });
     } catch (error) {
       running.delete(message.task_id);
       releaseSlot();
       logger.warn({ task_id: message.task_id, err: error }, 'start failed; message returned to the queue');
+      delivery.nack({ requeue: true });
+      return;
+    }
+    if (started.status === 401 || started.status === 403) {
+      // Not an answer about the task but about this agent (its key revoked, or a capability it
+      // lacks): dropping the message would leave the task TODO with nothing left to deliver it.
+      running.delete(message.task_id);
+      releaseSlot();
+      if (started.status === 401) {
+        logger.error(
+          { task_id: message.task_id },
+          'the API refused this agent’s key (revoked?); it stops taking tasks',
+        );
+        // Cancelling first returns this message with the other unacked ones, to the other agents.
+        stopping = true;
+        releaseSlot();
+        await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
+      } else {
+        logger.warn(
+          { task_id: message.task_id, body: started.body },
+          'start forbidden for this agent; message returned to the queue',
+        );
+      }
       delivery.nack({ requeue: true });
       return;
     }

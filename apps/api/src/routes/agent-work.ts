@@ -1,8 +1,11 @@
 import {
+  BatchResult,
+  CompleteTaskBatchBody,
   CompleteTaskBody,
   FailureOutcome,
   Lease,
   ReportFailureBody,
+  StartTaskBatchBody,
   StartTaskBody,
   Task,
   TaskIdParams,
@@ -13,17 +16,21 @@ import { type AuthResult, authorize } from '../middleware/auth';
 import { ProblemError } from '../problem';
 import {
   completeAgentTask,
+  completeAgentTasks,
   heartbeatAgentTask,
   type LeaseSettings,
   startAgentTask,
+  startAgentTasks,
 } from '../services/agent-work';
 import { type FailureSettings, reportFailure } from '../services/failures';
 import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
 
-function currentAgentId(auth: AuthResult): string {
+function currentAgent(auth: AuthResult) {
   if (auth.principal?.kind !== 'agent') throw new Error('route needs an agent principal');
-  return auth.principal.agent.id;
+  return auth.principal.agent;
 }
+
+const currentAgentId = (auth: AuthResult) => currentAgent(auth).id;
 
 const lease = (task: TaskRow) => ({
   task_id: task.id,
@@ -75,6 +82,55 @@ export function agentWorkRoutes({
         attempt: body.attempt,
       });
       return c.json(task, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/start-batch',
+      tags: ['agent work'],
+      summary:
+        'Many fenced claims in one transaction; each item answers as /start would (200, 403, 404, 409)',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: { body: { required: true, content: { 'application/json': { schema: StartTaskBatchBody } } } },
+      responses: {
+        200: {
+          description: 'One result per item, in order',
+          content: { 'application/json': { schema: BatchResult } },
+        },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const items = await startAgentTasks(db, settings, currentAgent(c.get('auth')), c.req.valid('json'));
+      return c.json({ items }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/tasks/complete-batch',
+      tags: ['agent work'],
+      summary: 'Many completions in one transaction; each item answers as /complete would (200, 404, 409)',
+      'x-devart-action': 'tasks.agent',
+      ...agentOnly,
+      request: {
+        body: { required: true, content: { 'application/json': { schema: CompleteTaskBatchBody } } },
+      },
+      responses: {
+        200: {
+          description: 'One result per item, in order',
+          content: { 'application/json': { schema: BatchResult } },
+        },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const items = await completeAgentTasks(db, currentAgentId(c.get('auth')), c.req.valid('json'));
+      return c.json({ items }, 200);
     },
   );
 

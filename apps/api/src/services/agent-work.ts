@@ -1,10 +1,13 @@
-import type { CompleteTaskBody } from '@devart/contracts';
+import type { CompleteTaskBatchBody, CompleteTaskBody, StartTaskBatchBody } from '@devart/contracts';
 import {
   type AgentTaskOutcome,
+  type BatchItemOutcome,
   completeTask,
+  completeTasks,
   type Db,
   heartbeatTask,
   startTask,
+  startTasks,
   type TaskRow,
 } from '@devart/db';
 import { ProblemError } from '../problem';
@@ -60,4 +63,67 @@ export async function completeAgentTask(
       cost: cost === undefined ? null : String(cost),
     }),
   );
+}
+
+export interface BatchItemAnswer {
+  task_id: string;
+  status: number;
+  attempt?: number;
+  lease_expires_at?: string | null;
+  detail?: string;
+}
+
+const refusalStatus = { not_found: 404, conflict: 409, forbidden: 403 } as const;
+
+function answer(item: BatchItemOutcome): BatchItemAnswer {
+  switch (item.outcome) {
+    case 'ok':
+      return {
+        task_id: item.task_id,
+        status: 200,
+        attempt: item.task.attempt,
+        lease_expires_at: item.task.lease_expires_at?.toISOString() ?? null,
+      };
+    case 'not_found':
+      return { task_id: item.task_id, status: 404, detail: `No task ${item.task_id}.` };
+    default:
+      return {
+        task_id: item.task_id,
+        status: refusalStatus[item.outcome as 'conflict' | 'forbidden'],
+        detail: item.reason,
+      };
+  }
+}
+
+/** Many fenced claims in one statement: how the SDK starts tasks under load (one commit per batch). */
+export async function startAgentTasks(
+  db: Db,
+  settings: LeaseSettings,
+  agent: { id: string; capabilities: readonly string[] },
+  body: StartTaskBatchBody,
+): Promise<BatchItemAnswer[]> {
+  const outcomes = await startTasks(db, {
+    agentId: agent.id,
+    agentCapabilities: agent.capabilities,
+    items: body.items,
+    leaseSeconds: settings.leaseSeconds,
+  });
+  return outcomes.map(answer);
+}
+
+export async function completeAgentTasks(
+  db: Db,
+  agentId: string,
+  body: CompleteTaskBatchBody,
+): Promise<BatchItemAnswer[]> {
+  const outcomes = await completeTasks(db, {
+    agentId,
+    items: body.items.map((i) => ({
+      task_id: i.task_id,
+      attempt: i.attempt,
+      result: i.result ?? null,
+      cost: i.cost === undefined ? null : String(i.cost),
+    })),
+  });
+  return outcomes.map(answer);
 }

@@ -1,0 +1,174 @@
+import type { Queryable } from './client';
+import { type TaskRow, type TaskStatus, taskColumns } from './tasks';
+
+/** Per-item answer of a batched agent report, as the single-task calls would have answered. */
+export type BatchItemOutcome =
+  | { task_id: string; outcome: 'ok'; task: TaskRow }
+  | { task_id: string; outcome: 'not_found' }
+  | { task_id: string; outcome: 'conflict'; status: TaskStatus; reason: string }
+  | { task_id: string; outcome: 'forbidden'; reason: string };
+
+const prefixed = taskColumns.replace(/(^|, )/g, '$1t.');
+
+interface Snapshot {
+  id: string;
+  status: TaskStatus;
+  attempt: number;
+  agent_id: string | null;
+  capability: string | null;
+}
+
+async function snapshots(db: Queryable, ids: string[]): Promise<Map<string, Snapshot>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<Snapshot>(
+    'SELECT id, status, attempt, agent_id, capability FROM tasks WHERE id = ANY ($1::uuid[])',
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/**
+ * Many fenced claims of one agent in one statement (one commit for the whole batch). A task locked
+ * by a concurrent claim is skipped rather than waited for: that claim is taking it anyway.
+ */
+export async function startTasks(
+  db: Queryable,
+  input: {
+    agentId: string;
+    agentCapabilities: readonly string[];
+    items: { task_id: string; attempt?: number }[];
+    leaseSeconds: number;
+  },
+): Promise<BatchItemOutcome[]> {
+  const { rows } = await db.query<TaskRow>(
+    `WITH req AS (
+       SELECT DISTINCT ON (task_id) task_id, attempt FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid, attempt int)
+     ), agent AS (
+       SELECT id, capabilities FROM agents WHERE id = $2 AND revoked_at IS NULL
+     ), claimable AS (
+       SELECT t.id FROM tasks t JOIN req ON req.task_id = t.id CROSS JOIN agent
+       WHERE t.status = 'TODO' AND (req.attempt IS NULL OR t.attempt = req.attempt)
+         AND (t.capability IS NULL OR t.capability = ANY (agent.capabilities))
+       ORDER BY t.id
+       FOR UPDATE OF t SKIP LOCKED
+     ), started AS (
+       UPDATE tasks t SET status = 'IN_PROGRESS', agent_id = $2, started_at = now(), updated_at = now(),
+         lease_expires_at = now() + make_interval(secs => $3::float8)
+       FROM claimable WHERE t.id = claimable.id
+       RETURNING ${prefixed}
+     ), opened AS (
+       INSERT INTO task_attempts (task_id, attempt, agent_id)
+       SELECT id, attempt, agent_id FROM started
+       ON CONFLICT (task_id, attempt) DO NOTHING
+     ), busy AS (
+       UPDATE agents SET status = 'BUSY'
+       WHERE id = $2 AND status <> 'BUSY' AND EXISTS (SELECT 1 FROM started)
+     )
+     SELECT * FROM started`,
+    [JSON.stringify(input.items), input.agentId, input.leaseSeconds],
+  );
+  const started = new Map(rows.map((r) => [r.id, r]));
+  const missing = input.items.filter((i) => !started.has(i.task_id)).map((i) => i.task_id);
+  const current = await snapshots(db, missing);
+  return input.items.map((item): BatchItemOutcome => {
+    const task = started.get(item.task_id);
+    if (task) return { task_id: item.task_id, outcome: 'ok', task };
+    const now = current.get(item.task_id);
+    if (!now) return { task_id: item.task_id, outcome: 'not_found' };
+    if (now.status !== 'TODO') {
+      return {
+        task_id: item.task_id,
+        outcome: 'conflict',
+        status: now.status,
+        reason: `the task is ${now.status}, not TODO`,
+      };
+    }
+    if (item.attempt !== undefined && now.attempt !== item.attempt) {
+      return {
+        task_id: item.task_id,
+        outcome: 'conflict',
+        status: now.status,
+        reason: `the message is for attempt ${item.attempt}; the task is at attempt ${now.attempt}`,
+      };
+    }
+    if (now.capability !== null && !input.agentCapabilities.includes(now.capability)) {
+      return {
+        task_id: item.task_id,
+        outcome: 'forbidden',
+        reason: `the agent lacks the capability "${now.capability}"`,
+      };
+    }
+    // Still TODO at that attempt: another claim held its row a moment ago.
+    return {
+      task_id: item.task_id,
+      outcome: 'conflict',
+      status: now.status,
+      reason: 'another claim was taking it',
+    };
+  });
+}
+
+/** Many completions of one agent in one statement: each refused unless this agent still holds that attempt. */
+export async function completeTasks(
+  db: Queryable,
+  input: {
+    agentId: string;
+    items: { task_id: string; attempt?: number; result: unknown; cost: string | null }[];
+  },
+): Promise<BatchItemOutcome[]> {
+  const { rows } = await db.query<TaskRow>(
+    `WITH req AS (
+       SELECT DISTINCT ON (task_id) task_id, attempt, result, cost
+       FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid, attempt int, result jsonb, cost numeric)
+     ), done AS (
+       UPDATE tasks t SET status = 'DONE', result = req.result, cost = req.cost, completed_at = now(),
+         updated_at = now(), lease_expires_at = NULL
+       FROM req
+       WHERE t.id = req.task_id AND t.status = 'IN_PROGRESS' AND t.agent_id = $2
+         AND (req.attempt IS NULL OR t.attempt = req.attempt)
+       RETURNING ${prefixed}
+     ), closed AS (
+       UPDATE task_attempts a SET ended_at = now(), outcome = 'DONE'
+       FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
+     ), freed AS (
+       UPDATE agents SET status = 'IDLE'
+       WHERE id = $2 AND status <> 'IDLE' AND EXISTS (SELECT 1 FROM done)
+         AND NOT EXISTS (
+           SELECT 1 FROM tasks WHERE agent_id = $2 AND status = 'IN_PROGRESS' AND id NOT IN (SELECT id FROM done)
+         )
+     )
+     SELECT * FROM done`,
+    [JSON.stringify(input.items.map((i) => ({ ...i, result: i.result ?? null }))), input.agentId],
+  );
+  const done = new Map(rows.map((r) => [r.id, r]));
+  const missing = input.items.filter((i) => !done.has(i.task_id)).map((i) => i.task_id);
+  const current = await snapshots(db, missing);
+  return input.items.map((item): BatchItemOutcome => {
+    const task = done.get(item.task_id);
+    if (task) return { task_id: item.task_id, outcome: 'ok', task };
+    const now = current.get(item.task_id);
+    if (!now) return { task_id: item.task_id, outcome: 'not_found' };
+    if (now.status !== 'IN_PROGRESS') {
+      return {
+        task_id: item.task_id,
+        outcome: 'conflict',
+        status: now.status,
+        reason: `the task is ${now.status}`,
+      };
+    }
+    if (now.agent_id !== input.agentId) {
+      return {
+        task_id: item.task_id,
+        outcome: 'conflict',
+        status: now.status,
+        reason: 'another agent holds the task now',
+      };
+    }
+    return {
+      task_id: item.task_id,
+      outcome: 'conflict',
+      status: now.status,
+      reason: `this is attempt ${now.attempt}; the agent reported on attempt ${item.attempt}`,
+    };
+  });
+}
