@@ -22,6 +22,7 @@ type Schema = {
   minLength?: number;
   minimum?: number;
   minItems?: number;
+  format?: string;
   properties?: Record<string, Schema>;
   required?: string[];
 };
@@ -158,6 +159,7 @@ function sample(raw: Schema, where: string): unknown {
         }),
       );
     case 'string': {
+      if (schema.format === 'uuid') return '00000000-0000-4000-8000-000000000000';
       const candidate = ['rbac-check', 'shell', 'x', '00000000-0000-4000-8000-000000000000'].find(
         (s) => s.length >= (schema.minLength ?? 0) && (!schema.pattern || new RegExp(schema.pattern).test(s)),
       );
