@@ -17,6 +17,7 @@ import {
   rabbitBrokerAccess,
 } from '../apps/api/src/services/broker-access';
 import { watchDeadLetters } from '../apps/api/src/services/dead-letters';
+import { createEventHub } from '../apps/api/src/services/event-hub';
 import type { FailureSettings } from '../apps/api/src/services/failures';
 import { type LeaseReaper, startLeaseReaper } from '../apps/api/src/services/lease-reaper';
 import {
@@ -102,7 +103,9 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   }
   await broker.setup();
   const failures = options.failures ?? { backoff: { baseMs: 10, capMs: 50 } };
+  const events = createEventHub({ db: database.db, logger });
   const app = createApp({
+    events,
     db: database.db,
     verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
     logger,
@@ -208,6 +211,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
     async close() {
       await Promise.all(agents.map((a) => a.stop().catch(() => {})));
       await deadLetters.cancel().catch(() => {});
+      await events.stop();
       reaper.stop();
       await relay.stop();
       if (management) {

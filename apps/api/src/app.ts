@@ -11,11 +11,13 @@ import { onError, ProblemError, problemResponse, validationProblem } from './pro
 import { agentWorkRoutes } from './routes/agent-work';
 import { agentRoutes } from './routes/agents';
 import { docsRoutes } from './routes/docs';
+import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import type { AppEnv } from './routes/route-kit';
 import { taskRoutes } from './routes/tasks';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
+import { createEventHub, type EventHub } from './services/event-hub';
 import type { FailureSettings } from './services/failures';
 
 export interface AppDeps {
@@ -28,6 +30,8 @@ export interface AppDeps {
   brokerAccess?: BrokerAccess;
   /** Lease of a started task, in seconds (default 60). */
   leaseSeconds?: number;
+  /** Platform events for /api/events; by default one LISTEN on the database per app. */
+  events?: EventHub;
   /** Retry backoff of tasks without their own (default 1 s base, 5 min cap). */
   failures?: FailureSettings;
   version?: string;
@@ -71,6 +75,7 @@ export function createApp(deps: AppDeps) {
       failures: deps.failures ?? { backoff: defaultBackoff },
     }),
   );
+  app.route('/', eventRoutes({ hub: deps.events ?? createEventHub({ db, logger }) }));
   app.route('/', docsRoutes());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

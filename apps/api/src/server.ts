@@ -14,6 +14,7 @@ import type { Config } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
 import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
+import { createEventHub } from './services/event-hub';
 import { startLeaseReaper } from './services/lease-reaper';
 import { startOutboxRelay } from './services/outbox-relay';
 
@@ -120,6 +121,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
         'JWT_SECRET is unset: using the secret in the data directory. Every API replica must share one secret; set JWT_SECRET.',
       );
     }
+    const events = createEventHub({ db: database.db, logger });
+    cleanup.push(() => events.stop());
     const secret =
       config.JWT_SECRET ?? (config.JWT_JWKS_URL ? undefined : readOrCreateSecret(config.DEVART_DATA_DIR));
     const app = createApp({
@@ -135,6 +138,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       brokerAccess,
       leaseSeconds: config.TASK_LEASE_SECONDS,
       failures,
+      events,
     });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

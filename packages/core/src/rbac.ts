@@ -22,6 +22,7 @@ export const rbacMatrix = {
   'tasks.cancel': supervisors,
   'tasks.requeue': supervisors,
   'tasks.agent': agents,
+  'events.subscribe': readers,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

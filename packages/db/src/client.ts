@@ -19,10 +19,11 @@ export interface Db extends Queryable {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
-   * Calls `onNotify` on every NOTIFY of `channel` until the returned function is called. Best
-   * effort: a dropped listener reconnects by itself, and callers keep a slow timer for what it missed.
+   * Calls `onNotify` with the payload of every NOTIFY on `channel` until the returned function is
+   * called. Best effort: a dropped listener reconnects by itself and then calls `onNotify('')` once,
+   * since notifications sent meanwhile are lost; callers keep a slow timer for what it missed.
    */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -75,7 +76,9 @@ export function connectPostgres(url: string, { max = 10 }: { max?: number } = {}
       let retry: NodeJS.Timeout | undefined;
       const connect = async () => {
         const next = new pg.Client({ connectionString: url });
-        next.on('notification', () => onNotify());
+        next.on('notification', (message) => {
+          if (message.channel === channel) onNotify(message.payload ?? '');
+        });
         next.on('error', () => {
           next.end().catch(() => {});
           if (!stopped) retry = setTimeout(() => void connect().catch(() => {}), 1000);
@@ -84,7 +87,7 @@ export function connectPostgres(url: string, { max = 10 }: { max?: number } = {}
         await next.query(`LISTEN ${channel}`);
         client = next;
         // A notification may have been missed while reconnecting.
-        onNotify();
+        onNotify('');
       };
       await connect();
       return async () => {
@@ -130,7 +133,7 @@ export function wrapPglite(db: PGlite): PgliteDb {
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     async listen(channel, onNotify) {
       if (!channelName.test(channel)) throw new Error(`invalid channel name ${channel}`);
-      const unsubscribe = await db.listen(channel, () => onNotify());
+      const unsubscribe = await db.listen(channel, (payload) => onNotify(payload));
       return () => unsubscribe();
     },
     close: () => db.close(),

@@ -7,12 +7,31 @@ import {
   listTaskAttempts,
   lockExpiredLeases,
   lockTask,
+  notifyEvents,
+  type PlatformEvent,
   quarantineDeadLettered,
   requeueTask,
   type TaskAttemptRow,
   type TaskRow,
 } from '@devart/db';
 import { ProblemError } from '../problem';
+
+/** The event a failed or requeued task announces to the UI and notifiers. */
+export function taskEvent(type: PlatformEvent['type'], task: TaskRow): PlatformEvent {
+  return {
+    type,
+    task_id: task.id,
+    status: task.status,
+    attempt: task.attempt,
+    retry_count: task.retry_count,
+    error: task.last_error?.slice(0, 500) ?? null,
+    next_attempt_at: task.next_attempt_at?.toISOString() ?? null,
+    at: new Date().toISOString(),
+  };
+}
+
+const failureEvent = (task: TaskRow) =>
+  taskEvent(task.status === 'QUARANTINED' ? 'task.quarantined' : 'task.failed', task);
 
 export interface FailureSettings {
   /** Backoff for tasks without their own retry_backoff. */
@@ -88,6 +107,7 @@ export async function reportFailure(
       );
     }
     const [failed] = await applyFailures(tx, [decide(task, { ...report, outcome: 'FAILED' }, settings)]);
+    await notifyEvents(tx, [failureEvent(failed!)]);
     return failed!;
   });
 }
@@ -100,12 +120,14 @@ export async function reportFailure(
 export async function reapExpiredLeases(db: Db, settings: FailureSettings, limit = 500): Promise<TaskRow[]> {
   return db.transaction(async (tx) => {
     const expired = await lockExpiredLeases(tx, limit);
-    return applyFailures(
+    const failed = await applyFailures(
       tx,
       expired.map((task) =>
         decide(task, { error: 'lease expired', retryable: true, outcome: 'LEASE_EXPIRED' }, settings),
       ),
     );
+    await notifyEvents(tx, failed.map(failureEvent));
+    return failed;
   });
 }
 
@@ -117,10 +139,14 @@ export async function quarantinePoisonMessage(
   const error =
     `the message was dead-lettered by the broker after ${message.deliveries ?? 'too many'} deliveries ` +
     '(delivery limit): agents kept dying or giving it back before starting it';
-  return quarantineDeadLettered(db, {
-    taskId: message.taskId,
-    attempt: message.attempt,
-    error: capErrorMessage(error),
+  return db.transaction(async (tx) => {
+    const task = await quarantineDeadLettered(tx, {
+      taskId: message.taskId,
+      attempt: message.attempt,
+      error: capErrorMessage(error),
+    });
+    if (task) await notifyEvents(tx, [taskEvent('task.quarantined', task)]);
+    return task;
   });
 }
 
@@ -129,7 +155,11 @@ export async function requeueQuarantined(
   taskId: string,
   payload?: Record<string, unknown>,
 ): Promise<TaskRow> {
-  const task = await requeueTask(db, taskId, payload);
+  const task = await db.transaction(async (tx) => {
+    const requeued = await requeueTask(tx, taskId, payload);
+    if (requeued) await notifyEvents(tx, [taskEvent('task.requeued', requeued)]);
+    return requeued;
+  });
   if (task) return task;
   const current = await db.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
   if (!current.rows[0]) throw new ProblemError('not_found', `No task ${taskId}.`);
