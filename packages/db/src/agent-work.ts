@@ -1,3 +1,4 @@
+import { type BatchItemOutcome, completeTasks, startTasks } from './agent-work-batch';
 import type { Queryable } from './client';
 import { getTask, type TaskRow, type TaskStatus, taskColumns } from './tasks';
 
@@ -11,64 +12,34 @@ export type AgentTaskOutcome = { outcome: 'ok'; task: TaskRow } | Refusal;
 
 const prefixed = taskColumns.replace(/(^|, )/g, '$1t.');
 
-// Whether the agent still holds another task once this one is released (the statement's snapshot
-// still shows this task IN_PROGRESS, hence the id filter).
-const agentStatusAfterRelease = (agentParam: string, taskParam: string) => `
-  CASE WHEN EXISTS (
-    SELECT 1 FROM tasks WHERE agent_id = ${agentParam} AND status = 'IN_PROGRESS' AND id <> ${taskParam}
-  ) THEN 'BUSY' ELSE 'IDLE' END`;
+function single(outcomes: BatchItemOutcome[]): AgentTaskOutcome {
+  const { task_id: _taskId, ...outcome } = outcomes[0]!;
+  return outcome;
+}
 
 /**
  * The fenced claim: TODO → IN_PROGRESS for this agent, only for the attempt its message carried,
- * only if the agent has the capability. One statement; a duplicate or stale message loses cleanly.
+ * only if the agent has the capability. The batch statement with one item: a duplicate or stale
+ * message loses cleanly.
  */
 export async function startTask(
   db: Queryable,
-  input: { taskId: string; agentId: string; attempt?: number; leaseSeconds: number },
+  input: {
+    taskId: string;
+    agentId: string;
+    agentCapabilities: readonly string[];
+    attempt?: number;
+    leaseSeconds: number;
+  },
 ): Promise<AgentTaskOutcome> {
-  const { rows } = await db.query<TaskRow>(
-    `WITH agent AS (
-       SELECT id, capabilities FROM agents WHERE id = $2 AND revoked_at IS NULL
-     ), started AS (
-       UPDATE tasks t SET status = 'IN_PROGRESS', agent_id = agent.id, started_at = now(), updated_at = now(),
-         lease_expires_at = now() + make_interval(secs => $4::float8)
-       FROM agent
-       WHERE t.id = $1 AND t.status = 'TODO' AND ($3::int IS NULL OR t.attempt = $3::int)
-         AND (t.capability IS NULL OR t.capability = ANY (agent.capabilities))
-       RETURNING ${prefixed}
-     ), opened AS (
-       INSERT INTO task_attempts (task_id, attempt, agent_id)
-       SELECT id, attempt, agent_id FROM started
-       ON CONFLICT (task_id, attempt) DO NOTHING
-     ), busy AS (
-       -- Only a change takes the agent's row lock: concurrent starts of one agent must not queue on it.
-       UPDATE agents SET status = 'BUSY'
-       WHERE id = $2 AND status <> 'BUSY' AND EXISTS (SELECT 1 FROM started)
-     )
-     SELECT * FROM started`,
-    [input.taskId, input.agentId, input.attempt ?? null, input.leaseSeconds],
+  return single(
+    await startTasks(db, {
+      agentId: input.agentId,
+      agentCapabilities: input.agentCapabilities,
+      items: [{ task_id: input.taskId, attempt: input.attempt }],
+      leaseSeconds: input.leaseSeconds,
+    }),
   );
-  if (rows[0]) return { outcome: 'ok', task: rows[0] };
-  return explainStartRefusal(db, input);
-}
-
-async function explainStartRefusal(
-  db: Queryable,
-  input: { taskId: string; agentId: string; attempt?: number },
-): Promise<Refusal> {
-  const task = await getTask(db, input.taskId);
-  if (!task) return { outcome: 'not_found' };
-  if (task.status !== 'TODO') {
-    return { outcome: 'conflict', status: task.status, reason: `the task is ${task.status}, not TODO` };
-  }
-  if (input.attempt !== undefined && task.attempt !== input.attempt) {
-    return {
-      outcome: 'conflict',
-      status: task.status,
-      reason: `the message is for attempt ${input.attempt}; the task is at attempt ${task.attempt}`,
-    };
-  }
-  return { outcome: 'forbidden', reason: `the agent lacks the capability "${task.capability}"` };
 }
 
 /** Extends the lease of a task the agent holds. */
@@ -98,24 +69,12 @@ export async function completeTask(
   db: Queryable,
   input: { taskId: string; agentId: string; attempt?: number; result: unknown; cost: string | null },
 ): Promise<AgentTaskOutcome> {
-  const { rows } = await db.query<TaskRow>(
-    `WITH done AS (
-       UPDATE tasks t SET status = 'DONE', result = $4::jsonb, cost = $5::numeric, completed_at = now(),
-         updated_at = now(), lease_expires_at = NULL
-       WHERE t.id = $1 AND t.status = 'IN_PROGRESS' AND t.agent_id = $2 AND ($3::int IS NULL OR t.attempt = $3::int)
-       RETURNING ${prefixed}
-     ), closed AS (
-       UPDATE task_attempts a SET ended_at = now(), outcome = 'DONE'
-       FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
-     ), freed AS (
-       UPDATE agents SET status = ${agentStatusAfterRelease('$2', '$1')}
-       WHERE id = $2 AND EXISTS (SELECT 1 FROM done) AND status <> ${agentStatusAfterRelease('$2', '$1')}
-     )
-     SELECT * FROM done`,
-    [input.taskId, input.agentId, input.attempt ?? null, JSON.stringify(input.result ?? null), input.cost],
+  return single(
+    await completeTasks(db, {
+      agentId: input.agentId,
+      items: [{ task_id: input.taskId, attempt: input.attempt, result: input.result, cost: input.cost }],
+    }),
   );
-  if (rows[0]) return { outcome: 'ok', task: rows[0] };
-  return explainHolderRefusal(db, input);
 }
 
 async function explainHolderRefusal(

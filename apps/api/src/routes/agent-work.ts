@@ -78,7 +78,7 @@ export function agentWorkRoutes({
       const body = (c.req.valid('json') ?? {}) as StartTaskBody;
       const task = await startAgentTask(db, settings, {
         taskId: c.req.valid('param').taskId,
-        agentId: currentAgentId(c.get('auth')),
+        agent: currentAgent(c.get('auth')),
         attempt: body.attempt,
       });
       return c.json(task, 200);

@@ -34,9 +34,18 @@ function unwrap(taskId: string, result: AgentTaskOutcome): TaskRow {
 export async function startAgentTask(
   db: Db,
   settings: LeaseSettings,
-  input: { taskId: string; agentId: string; attempt?: number },
+  input: { taskId: string; agent: { id: string; capabilities: readonly string[] }; attempt?: number },
 ): Promise<TaskRow> {
-  return unwrap(input.taskId, await startTask(db, { ...input, leaseSeconds: settings.leaseSeconds }));
+  return unwrap(
+    input.taskId,
+    await startTask(db, {
+      taskId: input.taskId,
+      agentId: input.agent.id,
+      agentCapabilities: input.agent.capabilities,
+      attempt: input.attempt,
+      leaseSeconds: settings.leaseSeconds,
+    }),
+  );
 }
 
 export async function heartbeatAgentTask(
