@@ -2,3 +2,4 @@ export * from './agents';
 export * from './common';
 export * from './task-message';
 export * from './tasks';
+export * from './workflows';

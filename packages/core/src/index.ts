@@ -1,3 +1,4 @@
 export * from './rbac';
 export * from './retry';
 export * from './task-state';
+export * from './workflow';

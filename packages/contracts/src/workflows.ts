@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { Capability, JsonObject } from './common';
+import { RetryBackoff } from './tasks';
+
+/** A step's key: what `depends_on` and `{{steps.<key>.result}}` name it by. */
+export const StepKey = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
+    error: 'must be a lowercase slug (a-z, 0-9, "-", "_"; at most 64 characters)',
+  })
+  .meta({ example: 'lint' });
+
+/** A workflow variable's name, as `{{vars.<name>}}` refers to it. */
+export const VariableName = z
+  .string()
+  .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, {
+    error: 'must be an identifier (letters, digits, "_"; not starting with a digit; at most 64 characters)',
+  })
+  .meta({ example: 'branch' });
+
+export const WorkflowVariableType = z.enum(['string', 'number', 'boolean', 'object', 'array']);
+export type WorkflowVariableType = z.infer<typeof WorkflowVariableType>;
+
+export const WorkflowVariable = z
+  .strictObject({
+    type: WorkflowVariableType,
+    required: z
+      .boolean()
+      .optional()
+      .meta({ description: 'A trigger without it (and without a default) is refused.' }),
+    default: z.unknown().optional().meta({ description: 'Used when the trigger does not give it.' }),
+    description: z.string().max(2000).optional(),
+  })
+  .meta({ id: 'WorkflowVariable' });
+export type WorkflowVariable = z.infer<typeof WorkflowVariable>;
+
+export const WorkflowStep = z
+  .strictObject({
+    key: StepKey,
+    title: z.string().trim().min(1).max(500),
+    capability: Capability.optional(),
+    payload: JsonObject.default({}).meta({
+      description:
+        'Input for the agent. Strings may hold templates: {{vars.<name>}} and ' +
+        '{{steps.<key>.result.<path>}} (the step must be upstream). A string that is exactly one ' +
+        'template takes the value with its JSON type; otherwise the value is interpolated as text.',
+    }),
+    depends_on: z
+      .array(StepKey)
+      .max(200)
+      .default([])
+      .meta({ description: 'Keys of the steps that must be DONE before this one starts.' }),
+    max_retries: z.int().min(0).max(100).optional().meta({
+      description: 'Retries after the first attempt (default 3): a step runs at most max_retries + 1 times.',
+    }),
+    retry_backoff: RetryBackoff.optional(),
+  })
+  .meta({ id: 'WorkflowStep' });
+export type WorkflowStep = z.infer<typeof WorkflowStep>;
+
+export const WorkflowDefinitionBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().max(4000).optional(),
+    variables: z
+      .record(VariableName, WorkflowVariable)
+      .optional()
+      .meta({ description: 'Variables a trigger may (or must) give, by name.' }),
+    steps: z.array(WorkflowStep).min(1).max(200),
+  })
+  .meta({ id: 'WorkflowDefinitionBody' });
+export type WorkflowDefinitionBody = z.infer<typeof WorkflowDefinitionBody>;
