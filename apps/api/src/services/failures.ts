@@ -24,7 +24,9 @@ export function taskEvent(type: PlatformEvent['type'], task: TaskRow): PlatformE
     status: task.status,
     attempt: task.attempt,
     retry_count: task.retry_count,
-    error: task.last_error?.slice(0, 500) ?? null,
+    // By code point: a UTF-16 slice can end inside a surrogate pair, which jsonb (and so the
+    // NOTIFY, and with it the whole failure report) refuses.
+    error: task.last_error === null ? null : Array.from(task.last_error).slice(0, 500).join(''),
     next_attempt_at: task.next_attempt_at?.toISOString() ?? null,
     at: new Date().toISOString(),
   };
