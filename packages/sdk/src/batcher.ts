@@ -18,7 +18,7 @@ export function createBatcher<I, O>(send: (items: I[]) => Promise<O[]>, { maxBat
       const results = await send(batch.map((b) => b.item));
       if (results.length !== batch.length)
         throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
-      batch.forEach((b, i) => b.resolve(results[i]!));
+      for (const [i, b] of batch.entries()) b.resolve(results[i]!);
     } catch (error) {
       for (const b of batch) b.reject(error);
     } finally {
