@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import type { AppEnv } from './routes/route-kit';
 import { taskRoutes } from './routes/tasks';
+import { workflowRoutes } from './routes/workflows';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { createEventHub, type EventHub } from './services/event-hub';
 import type { FailureSettings } from './services/failures';
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes({ db }));
   app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
+  app.route('/', workflowRoutes({ db }));
   app.route(
     '/',
     agentWorkRoutes({

@@ -130,6 +130,12 @@ async function freshId(op: Operation, param: string): Promise<string> {
     });
     return agent.id;
   }
+  if (param === 'workflowId') {
+    const { rows } = await api.db.query<{ id: string }>(
+      `INSERT INTO workflows (name, definition) VALUES ('rbac target', '{"steps": []}') RETURNING id`,
+    );
+    return rows[0]!.id;
+  }
   throw new Error(`No fixture for the path parameter {${param}}: add one to rbac.test.ts`);
 }
 

@@ -70,3 +70,27 @@ export const WorkflowDefinitionBody = z
   })
   .meta({ id: 'WorkflowDefinitionBody' });
 export type WorkflowDefinitionBody = z.infer<typeof WorkflowDefinitionBody>;
+
+export const Workflow = z
+  .object({
+    id: z.guid(),
+    name: z.string(),
+    description: z.string().nullable(),
+    definition: z
+      .unknown()
+      .meta({ description: '{ variables?, steps }: the body that created it, less name and description.' }),
+    created_by: z.guid().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'Workflow' });
+
+export const WorkflowPage = z
+  .object({ items: z.array(Workflow), next_cursor: z.string().nullable() })
+  .meta({ id: 'WorkflowPage' });
+
+export const WorkflowListQuery = z.strictObject({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const WorkflowIdParams = z.strictObject({ workflowId: z.guid({ error: 'must be a UUID' }) });

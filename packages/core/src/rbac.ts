@@ -23,6 +23,8 @@ export const rbacMatrix = {
   'tasks.requeue': supervisors,
   'tasks.agent': agents,
   'events.subscribe': readers,
+  'workflows.create': supervisors,
+  'workflows.read': readers,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

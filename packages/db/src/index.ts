@@ -8,3 +8,4 @@ export * from './migrate';
 export * from './outbox';
 export * from './tasks';
 export * from './users';
+export * from './workflows';

@@ -9,6 +9,7 @@ import {
   type TaskRow,
 } from '@devart/db';
 import { ProblemError } from '../problem';
+import { decodeCursor, encodeCursor } from './cursor';
 
 /** Stores a task and queues its message in the outbox, atomically (no dual write). */
 export async function createTask(db: Db, input: CreateTaskBody, createdBy: string): Promise<TaskRow> {
@@ -47,27 +48,4 @@ export async function cancelTaskById(db: Db, taskId: string): Promise<TaskRow> {
     throw new ProblemError('conflict', `Task ${taskId} is ${outcome.status} and can no longer be cancelled.`);
   }
   return outcome.task;
-}
-
-function encodeCursor(position: { createdAt: string; id: string }): string {
-  return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdAt === 'string' &&
-      /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:\d{2})?|Z)$/.test(createdAt) &&
-      typeof id === 'string' &&
-      /^[0-9a-f-]{36}$/i.test(id)
-    ) {
-      return { createdAt, id };
-    }
-  } catch {
-    // falls through to the problem below
-  }
-  throw new ProblemError('validation', 'query.cursor: is not a cursor this API returned', {
-    errors: [{ location: 'query', field: 'cursor', message: 'is not a cursor this API returned' }],
-  });
 }

@@ -1,0 +1,54 @@
+import type { Queryable } from './client';
+
+export interface WorkflowRow {
+  id: string;
+  name: string;
+  description: string | null;
+  definition: unknown;
+  created_by: string | null;
+  created_at: Date;
+}
+
+const columns = 'id, name, description, definition, created_by, created_at';
+
+export async function insertWorkflow(
+  db: Queryable,
+  input: { name: string; description: string | null; definition: unknown; createdBy: string | null },
+): Promise<WorkflowRow> {
+  const { rows } = await db.query<WorkflowRow>(
+    `INSERT INTO workflows (name, description, definition, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING ${columns}`,
+    [input.name, input.description, JSON.stringify(input.definition), input.createdBy],
+  );
+  return rows[0]!;
+}
+
+export async function getWorkflow(db: Queryable, id: string): Promise<WorkflowRow | undefined> {
+  const { rows } = await db.query<WorkflowRow>(`SELECT ${columns} FROM workflows WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** Newest first, keyset-paginated on (created_at, id) like tasks. */
+export async function listWorkflows(
+  db: Queryable,
+  { after, limit }: { after?: { createdAt: string; id: string }; limit: number },
+): Promise<{ items: WorkflowRow[]; last?: { createdAt: string; id: string } }> {
+  const params: unknown[] = [];
+  let where = '';
+  if (after) {
+    params.push(after.createdAt, after.id);
+    where = 'WHERE (created_at, id) < ($1::timestamptz, $2::uuid)';
+  }
+  params.push(limit + 1);
+  const { rows } = await db.query<WorkflowRow & { cursor_created_at: string }>(
+    `SELECT ${columns}, created_at::text AS cursor_created_at FROM workflows ${where}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const page = rows.slice(0, limit);
+  const lastRow = page.at(-1);
+  return {
+    items: page.map(({ cursor_created_at: _c, ...w }) => w),
+    last:
+      rows.length > limit && lastRow ? { createdAt: lastRow.cursor_created_at, id: lastRow.id } : undefined,
+  };
+}
