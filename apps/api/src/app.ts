@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import type { AppEnv } from './routes/route-kit';
 import { taskRoutes } from './routes/tasks';
+import { workflowRunRoutes } from './routes/workflow-runs';
 import { workflowRoutes } from './routes/workflows';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { createEventHub, type EventHub } from './services/event-hub';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));
+  app.route('/', workflowRunRoutes({ db }));
   app.route(
     '/',
     agentWorkRoutes({

@@ -130,6 +130,14 @@ async function freshId(op: Operation, param: string): Promise<string> {
     });
     return agent.id;
   }
+  if (param === 'runId') {
+    const { rows } = await api.db.query<{ id: string }>(
+      `WITH w AS (INSERT INTO workflows (name, definition) VALUES ('rbac run target', '{"steps": []}') RETURNING id)
+       INSERT INTO workflow_runs (workflow_id, status, definition) SELECT id, 'RUNNING', '{"steps": []}' FROM w
+       RETURNING id`,
+    );
+    return rows[0]!.id;
+  }
   if (param === 'workflowId') {
     const { rows } = await api.db.query<{ id: string }>(
       `INSERT INTO workflows (name, definition) VALUES ('rbac target', '{"steps": []}') RETURNING id`,

@@ -94,3 +94,44 @@ export const WorkflowListQuery = z.strictObject({
 });
 
 export const WorkflowIdParams = z.strictObject({ workflowId: z.guid({ error: 'must be a UUID' }) });
+
+export const TriggerWorkflowBody = z
+  .strictObject({
+    variables: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'Values of the declared variables.' }),
+  })
+  .meta({ id: 'TriggerWorkflowBody' });
+
+export const TriggeredRun = z
+  .object({ run_id: z.guid(), status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']) })
+  .meta({ id: 'TriggeredRun' });
+
+export const WorkflowRun = z
+  .looseObject({
+    id: z.guid(),
+    workflow_id: z.guid(),
+    status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']),
+    trigger_context: z.unknown(),
+    start_time: z.string(),
+    end_time: z.string().nullable(),
+    duration_ms: z.number().nullable(),
+    total_cost: z
+      .string()
+      .nullable()
+      .meta({ description: 'Exact sum of the steps’ costs, as a decimal string.' }),
+  })
+  .meta({ id: 'WorkflowRun' });
+
+export const WorkflowRunPage = z
+  .object({ items: z.array(WorkflowRun), next_cursor: z.string().nullable() })
+  .meta({ id: 'WorkflowRunPage' });
+
+export const WorkflowRunListQuery = z.strictObject({
+  status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const RunIdParams = z.strictObject({ runId: z.guid({ error: 'must be a UUID' }) });

@@ -25,6 +25,8 @@ export const rbacMatrix = {
   'events.subscribe': readers,
   'workflows.create': supervisors,
   'workflows.read': readers,
+  'workflows.trigger': supervisors,
+  'workflows.cancel': supervisors,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

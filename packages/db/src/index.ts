@@ -8,4 +8,5 @@ export * from './migrate';
 export * from './outbox';
 export * from './tasks';
 export * from './users';
+export * from './workflow-runs';
 export * from './workflows';

@@ -43,6 +43,10 @@ export interface NewTask {
   max_retries?: number;
   retry_backoff?: { base_ms?: number; cap_ms?: number };
   created_by: string | null;
+  /** PENDING waits for its workflow dependencies and is not queued; default TODO. */
+  status?: 'TODO' | 'PENDING';
+  workflow_run_id?: string;
+  step_key?: string;
 }
 
 /**
@@ -54,19 +58,20 @@ export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<Task
   const { rows } = await db.query<TaskRow>(
     `WITH inserted AS (
        INSERT INTO tasks (title, description, capability, payload, priority, max_retries, retry_backoff, created_by,
-         attempt)
+         status, attempt, workflow_run_id, step_key)
        SELECT t.title, t.description, t.capability, coalesce(t.payload, '{}'::jsonb), coalesce(t.priority, 0),
-              coalesce(t.max_retries, 3), t.retry_backoff, t.created_by, 1
+              coalesce(t.max_retries, 3), t.retry_backoff, t.created_by, coalesce(t.status, 'TODO'),
+              CASE WHEN coalesce(t.status, 'TODO') = 'TODO' THEN 1 ELSE 0 END, t.workflow_run_id, t.step_key
        FROM jsonb_to_recordset($1::jsonb)
          AS t(title text, description text, capability text, payload jsonb, priority int, max_retries int,
-              retry_backoff jsonb, created_by uuid, ord bigint)
+              retry_backoff jsonb, created_by uuid, status text, workflow_run_id uuid, step_key text, ord bigint)
        ORDER BY ord
        RETURNING ${taskColumns}
      ), queued AS (
        INSERT INTO outbox (topic, payload)
        SELECT devart_task_topic(capability),
               devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
-       FROM inserted
+       FROM inserted WHERE status = 'TODO'
      )
      SELECT * FROM inserted`,
     [JSON.stringify(tasks.map((task, ord) => ({ ...task, ord })))],

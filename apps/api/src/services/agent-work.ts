@@ -11,6 +11,7 @@ import {
   type TaskRow,
 } from '@devart/db';
 import { ProblemError } from '../problem';
+import { advanceRuns } from './workflow-runs';
 
 export interface LeaseSettings {
   /** How long a start or heartbeat keeps the task for its agent. */
@@ -61,17 +62,19 @@ export async function completeAgentTask(
   input: { taskId: string; agentId: string; body: CompleteTaskBody },
 ): Promise<TaskRow> {
   const { result, cost, attempt } = input.body;
-  return unwrap(
-    input.taskId,
-    await completeTask(db, {
+  const outcome = await db.transaction(async (tx) => {
+    const completed = await completeTask(tx, {
       taskId: input.taskId,
       agentId: input.agentId,
       attempt,
       result: result ?? null,
       // A JSON number's shortest decimal form is exactly what the agent wrote (0.1 stays 0.1).
       cost: cost === undefined ? null : String(cost),
-    }),
-  );
+    });
+    if (completed.outcome === 'ok') await advanceRuns(tx, [completed.task]);
+    return completed;
+  });
+  return unwrap(input.taskId, outcome);
 }
 
 export interface BatchItemAnswer {
@@ -125,14 +128,22 @@ export async function completeAgentTasks(
   agentId: string,
   body: CompleteTaskBatchBody,
 ): Promise<BatchItemAnswer[]> {
-  const outcomes = await completeTasks(db, {
-    agentId,
-    items: body.items.map((i) => ({
-      task_id: i.task_id,
-      attempt: i.attempt,
-      result: i.result ?? null,
-      cost: i.cost === undefined ? null : String(i.cost),
-    })),
+  // Completion and workflow progress commit together: a step is never DONE without its dependents released.
+  const outcomes = await db.transaction(async (tx) => {
+    const completed = await completeTasks(tx, {
+      agentId,
+      items: body.items.map((i) => ({
+        task_id: i.task_id,
+        attempt: i.attempt,
+        result: i.result ?? null,
+        cost: i.cost === undefined ? null : String(i.cost),
+      })),
+    });
+    await advanceRuns(
+      tx,
+      completed.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])),
+    );
+    return completed;
   });
   return outcomes.map(answer);
 }

@@ -15,6 +15,7 @@ import {
   type TaskRow,
 } from '@devart/db';
 import { ProblemError } from '../problem';
+import { failRunsOf } from './workflow-runs';
 
 /** The event a failed or requeued task announces to the UI and notifiers. */
 export function taskEvent(type: PlatformEvent['type'], task: TaskRow): PlatformEvent {
@@ -110,6 +111,7 @@ export async function reportFailure(
     }
     const [failed] = await applyFailures(tx, [decide(task, { ...report, outcome: 'FAILED' }, settings)]);
     await notifyEvents(tx, [failureEvent(failed!)]);
+    await failRunsOf(tx, [failed!]);
     return failed!;
   });
 }
@@ -129,6 +131,7 @@ export async function reapExpiredLeases(db: Db, settings: FailureSettings, limit
       ),
     );
     await notifyEvents(tx, failed.map(failureEvent));
+    await failRunsOf(tx, failed);
     return failed;
   });
 }
@@ -147,7 +150,10 @@ export async function quarantinePoisonMessage(
       attempt: message.attempt,
       error: capErrorMessage(error),
     });
-    if (task) await notifyEvents(tx, [taskEvent('task.quarantined', task)]);
+    if (task) {
+      await notifyEvents(tx, [taskEvent('task.quarantined', task)]);
+      await failRunsOf(tx, [task]);
+    }
     return task;
   });
 }

@@ -1,0 +1,125 @@
+import {
+  RunIdParams,
+  TriggeredRun,
+  TriggerWorkflowBody,
+  WorkflowIdParams,
+  WorkflowRun,
+  WorkflowRunListQuery,
+  WorkflowRunPage,
+} from '@devart/contracts';
+import type { Db } from '@devart/db';
+import { createRoute } from '@hono/zod-openapi';
+import { authorize, currentUser } from '../middleware/auth';
+import { ProblemError } from '../problem';
+import { cancelRun, listRuns, runView, triggerRun } from '../services/workflow-runs';
+import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
+
+export function workflowRunRoutes({ db }: { db: Db }) {
+  const router = createRouter();
+  const runJson = { 'application/json': { schema: WorkflowRun } };
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/workflows/{workflowId}/trigger',
+      tags: ['workflows'],
+      summary:
+        'Start a run: one task per step, the roots queued at once, the rest when their dependencies are done',
+      description:
+        'Optional `Idempotency-Key` header: the same key for the same workflow returns the same run ' +
+        '(with `Idempotent-Replayed: true`).',
+      'x-devart-action': 'workflows.trigger',
+      security: bearerAuth,
+      middleware: [authorize('workflows.trigger')],
+      request: {
+        params: WorkflowIdParams,
+        body: { required: false, content: { 'application/json': { schema: TriggerWorkflowBody } } },
+      },
+      responses: {
+        201: { description: 'The run', content: { 'application/json': { schema: TriggeredRun } } },
+        ...problemResponses,
+        ...notFound,
+      },
+    }),
+    async (c) => {
+      const key = c.req.header('idempotency-key');
+      if (key !== undefined && (key.length === 0 || key.length > 200)) {
+        throw new ProblemError('validation', 'header.Idempotency-Key: must be 1 to 200 characters', {
+          errors: [{ location: 'header', field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }],
+        });
+      }
+      const body = (c.req.valid('json') ?? {}) as { variables?: Record<string, unknown> };
+      const run = await triggerRun(db, {
+        workflowId: c.req.valid('param').workflowId,
+        variables: body.variables ?? {},
+        idempotencyKey: key,
+        createdBy: currentUser(c.get('auth')).sub,
+      });
+      if (!run.created) c.header('idempotent-replayed', 'true');
+      return c.json({ run_id: run.run_id, status: run.status as 'RUNNING' }, 201);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/workflows/{workflowId}/runs',
+      tags: ['workflows'],
+      summary: 'Runs of a workflow, newest first, filtered by status, with cursor pagination',
+      'x-devart-action': 'workflows.read',
+      security: bearerAuth,
+      middleware: [authorize('workflows.read')],
+      request: { params: WorkflowIdParams, query: WorkflowRunListQuery },
+      responses: {
+        200: { description: 'A page of runs', content: { 'application/json': { schema: WorkflowRunPage } } },
+        ...problemResponses,
+        ...notFound,
+      },
+    }),
+    async (c) =>
+      c.json(
+        (await listRuns(db, {
+          workflowId: c.req.valid('param').workflowId,
+          ...c.req.valid('query'),
+        })) as never,
+        200,
+      ),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/workflow-runs/{runId}',
+      tags: ['workflows'],
+      summary: 'A run with each step’s status, attempts, start, end, duration and cost',
+      'x-devart-action': 'workflows.read',
+      security: bearerAuth,
+      middleware: [authorize('workflows.read')],
+      request: { params: RunIdParams },
+      responses: { 200: { description: 'The run', content: runJson }, ...problemResponses, ...notFound },
+    }),
+    async (c) => c.json((await runView(db, c.req.valid('param').runId)) as never, 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/workflow-runs/{runId}/cancel',
+      tags: ['workflows'],
+      summary: 'Cancel a RUNNING run: its steps that have not finished are cancelled',
+      'x-devart-action': 'workflows.cancel',
+      security: bearerAuth,
+      middleware: [authorize('workflows.cancel')],
+      request: { params: RunIdParams },
+      responses: {
+        200: { description: 'Cancelled', content: runJson },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => c.json((await cancelRun(db, c.req.valid('param').runId)) as never, 200),
+  );
+
+  return router;
+}

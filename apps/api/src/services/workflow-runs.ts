@@ -1,0 +1,193 @@
+import {
+  dependentsReady,
+  renderPayload,
+  resolveVariables,
+  type WorkflowDefinitionInput,
+  type WorkflowStepInput,
+} from '@devart/core';
+import {
+  completeWorkflowRunIfDone,
+  type Db,
+  endWorkflowRun,
+  findRunByIdempotencyKey,
+  getWorkflow,
+  getWorkflowRun,
+  insertTasks,
+  insertWorkflowRun,
+  listWorkflowRuns,
+  lockWorkflowRun,
+  type Queryable,
+  releaseSteps,
+  runSteps,
+  runStepViews,
+  type TaskRow,
+} from '@devart/db';
+import { ProblemError } from '../problem';
+import { decodeCursor, encodeCursor } from './cursor';
+
+/** What `workflows.definition` holds: the body that created the workflow, less name and description. */
+interface StoredDefinition {
+  variables?: WorkflowDefinitionInput['variables'];
+  steps: (WorkflowStepInput & {
+    title: string;
+    capability?: string;
+    max_retries?: number;
+    retry_backoff?: { base_ms?: number; cap_ms?: number };
+  })[];
+}
+
+/**
+ * Starts a run in one transaction: the run (RUNNING, trigger_context = the resolved variables),
+ * one task per step linked by workflow_run_id and step_key — the roots TODO and queued, the rest
+ * PENDING. The same Idempotency-Key returns the same run.
+ */
+export async function triggerRun(
+  db: Db,
+  input: {
+    workflowId: string;
+    variables: Record<string, unknown>;
+    idempotencyKey?: string;
+    createdBy: string;
+  },
+): Promise<{ run_id: string; status: string; created: boolean }> {
+  return db.transaction(async (tx) => {
+    const workflow = await getWorkflow(tx, input.workflowId);
+    if (!workflow) throw new ProblemError('not_found', `No workflow ${input.workflowId}.`);
+    if (input.idempotencyKey) {
+      const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey);
+      if (existing) return { run_id: existing.id, status: existing.status, created: false };
+    }
+    const definition = workflow.definition as StoredDefinition;
+    const resolved = resolveVariables(definition.variables ?? {}, input.variables);
+    if (!resolved.ok) {
+      const errors = resolved.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
+      throw new ProblemError('validation', errors.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
+        errors,
+      });
+    }
+    const run = await insertWorkflowRun(tx, {
+      workflowId: input.workflowId,
+      variables: resolved.values,
+      definition,
+      idempotencyKey: input.idempotencyKey ?? null,
+      createdBy: input.createdBy,
+    });
+    if (!run) {
+      // A concurrent trigger with the same key won the insert; answer with its run.
+      const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey!);
+      return { run_id: existing!.id, status: existing!.status, created: false };
+    }
+    await insertTasks(
+      tx,
+      definition.steps.map((step) => {
+        const root = (step.depends_on ?? []).length === 0;
+        return {
+          title: step.title,
+          capability: step.capability ?? null,
+          // Roots can only read variables; the others are rendered when their dependencies are done.
+          payload: root
+            ? renderPayload(step.payload ?? {}, { vars: resolved.values, steps: {} })
+            : (step.payload ?? {}),
+          max_retries: step.max_retries,
+          retry_backoff: step.retry_backoff,
+          created_by: input.createdBy,
+          status: root ? 'TODO' : 'PENDING',
+          workflow_run_id: run.id,
+          step_key: step.key,
+        };
+      }),
+    );
+    return { run_id: run.id, status: run.status, created: true };
+  });
+}
+
+/**
+ * Progress after completions, inside their transaction: for each run (locked, in id order so two
+ * transactions never wait on each other crosswise), steps whose dependencies are all DONE are
+ * rendered from upstream results and queued, then the run completes if every step is DONE.
+ */
+export async function advanceRuns(tx: Queryable, completed: TaskRow[]): Promise<void> {
+  const runIds = [
+    ...new Set(completed.map((t) => t.workflow_run_id).filter((id): id is string => id !== null)),
+  ].sort();
+  for (const runId of runIds) {
+    const run = await lockWorkflowRun(tx, runId);
+    if (!run || run.status !== 'RUNNING') continue;
+    const definition = run.definition as StoredDefinition;
+    const steps = await runSteps(tx, runId);
+    const byKey = new Map(steps.map((s) => [s.step_key, s]));
+    const done = steps.filter((s) => s.status === 'DONE').map((s) => s.step_key);
+    const results = Object.fromEntries(
+      steps.filter((s) => s.status === 'DONE').map((s) => [s.step_key, { result: s.result }]),
+    );
+    const ready = dependentsReady(definition.steps, done)
+      .map((key) => byKey.get(key))
+      .filter((s) => s?.status === 'PENDING');
+    await releaseSteps(
+      tx,
+      ready.map((s) => ({
+        id: s!.id,
+        payload: renderPayload(s!.payload, { vars: run.trigger_context ?? {}, steps: results }),
+      })),
+    );
+    await completeWorkflowRunIfDone(tx, runId);
+  }
+}
+
+/** A quarantined step fails its run; what had not run is cancelled. */
+export async function failRunsOf(tx: Queryable, tasks: TaskRow[]): Promise<void> {
+  const runIds = [
+    ...new Set(
+      tasks.filter((t) => t.status === 'QUARANTINED' && t.workflow_run_id).map((t) => t.workflow_run_id!),
+    ),
+  ].sort();
+  for (const runId of runIds) await endWorkflowRun(tx, runId, 'FAILED');
+}
+
+export async function cancelRun(db: Db, runId: string) {
+  return db.transaction(async (tx) => {
+    const run = await lockWorkflowRun(tx, runId);
+    if (!run) throw new ProblemError('not_found', `No workflow run ${runId}.`);
+    if (run.status !== 'RUNNING') {
+      throw new ProblemError(
+        'conflict',
+        `Workflow run ${runId} is ${run.status} and can no longer be cancelled.`,
+      );
+    }
+    await endWorkflowRun(tx, runId, 'CANCELLED');
+    return runView(tx, runId);
+  });
+}
+
+/** A run with each step's status, attempts, start, end, duration and cost. */
+export async function runView(db: Queryable, runId: string) {
+  const run = await getWorkflowRun(db, runId);
+  if (!run) throw new ProblemError('not_found', `No workflow run ${runId}.`);
+  const { definition: _definition, ...rest } = run;
+  return {
+    ...rest,
+    duration_ms: run.end_time ? run.end_time.getTime() - run.start_time.getTime() : null,
+    steps: await runStepViews(db, runId),
+  };
+}
+
+export async function listRuns(
+  db: Db,
+  input: { workflowId: string; status?: string; cursor?: string; limit: number },
+) {
+  if (!(await getWorkflow(db, input.workflowId)))
+    throw new ProblemError('not_found', `No workflow ${input.workflowId}.`);
+  const page = await listWorkflowRuns(db, {
+    workflowId: input.workflowId,
+    status: input.status,
+    after: input.cursor ? decodeCursor(input.cursor) : undefined,
+    limit: input.limit,
+  });
+  return {
+    items: page.items.map(({ definition: _d, ...r }) => ({
+      ...r,
+      duration_ms: r.end_time ? r.end_time.getTime() - r.start_time.getTime() : null,
+    })),
+    next_cursor: page.last ? encodeCursor(page.last) : null,
+  };
+}

@@ -1,0 +1,196 @@
+import type { Queryable } from './client';
+
+export interface WorkflowRunRow {
+  id: string;
+  workflow_id: string;
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+  trigger_context: Record<string, unknown> | null;
+  start_time: Date;
+  end_time: Date | null;
+  total_cost: string | null;
+  definition: unknown;
+  idempotency_key: string | null;
+  created_by: string | null;
+}
+
+const runColumns =
+  'id, workflow_id, status, trigger_context, start_time, end_time, total_cost, definition, idempotency_key, created_by';
+
+/** Inserts a RUNNING run; undefined when a run with the same idempotency key exists already. */
+export async function insertWorkflowRun(
+  db: Queryable,
+  input: {
+    workflowId: string;
+    variables: Record<string, unknown>;
+    definition: unknown;
+    idempotencyKey: string | null;
+    createdBy: string;
+  },
+): Promise<WorkflowRunRow | undefined> {
+  const { rows } = await db.query<WorkflowRunRow>(
+    `INSERT INTO workflow_runs (workflow_id, status, trigger_context, definition, idempotency_key, created_by)
+     VALUES ($1, 'RUNNING', $2::jsonb, $3::jsonb, $4, $5)
+     ON CONFLICT (workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING ${runColumns}`,
+    [
+      input.workflowId,
+      JSON.stringify(input.variables),
+      JSON.stringify(input.definition),
+      input.idempotencyKey,
+      input.createdBy,
+    ],
+  );
+  return rows[0];
+}
+
+export async function findRunByIdempotencyKey(
+  db: Queryable,
+  workflowId: string,
+  key: string,
+): Promise<WorkflowRunRow | undefined> {
+  const { rows } = await db.query<WorkflowRunRow>(
+    `SELECT ${runColumns} FROM workflow_runs WHERE workflow_id = $1 AND idempotency_key = $2`,
+    [workflowId, key],
+  );
+  return rows[0];
+}
+
+export async function getWorkflowRun(db: Queryable, runId: string): Promise<WorkflowRunRow | undefined> {
+  const { rows } = await db.query<WorkflowRunRow>(`SELECT ${runColumns} FROM workflow_runs WHERE id = $1`, [
+    runId,
+  ]);
+  return rows[0];
+}
+
+/** Locks a run for the rest of the transaction: progress of one run is decided one completion at a time. */
+export async function lockWorkflowRun(db: Queryable, runId: string): Promise<WorkflowRunRow | undefined> {
+  const { rows } = await db.query<WorkflowRunRow>(
+    `SELECT ${runColumns} FROM workflow_runs WHERE id = $1 FOR UPDATE`,
+    [runId],
+  );
+  return rows[0];
+}
+
+export interface RunStepRow {
+  id: string;
+  step_key: string;
+  status: string;
+  result: unknown;
+  payload: unknown;
+}
+
+export async function runSteps(db: Queryable, runId: string): Promise<RunStepRow[]> {
+  const { rows } = await db.query<RunStepRow>(
+    'SELECT id, step_key, status, result, payload FROM tasks WHERE workflow_run_id = $1',
+    [runId],
+  );
+  return rows;
+}
+
+/** PENDING → TODO with their rendered payloads, queued in the outbox; only rows still PENDING change. */
+export async function releaseSteps(
+  db: Queryable,
+  released: { id: string; payload: unknown }[],
+): Promise<number> {
+  if (released.length === 0) return 0;
+  const { rows } = await db.query<{ id: string }>(
+    `WITH r AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, payload jsonb)
+     ), todo AS (
+       UPDATE tasks t SET status = 'TODO', payload = r.payload, attempt = 1, updated_at = now()
+       FROM r WHERE t.id = r.id AND t.status = 'PENDING'
+       RETURNING t.id, t.attempt, t.capability, t.title, t.payload, t.workflow_run_id
+     ), queued AS (
+       INSERT INTO outbox (topic, payload)
+       SELECT devart_task_topic(capability), devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
+       FROM todo
+     )
+     SELECT id FROM todo`,
+    [JSON.stringify(released)],
+  );
+  return rows.length;
+}
+
+/** Runs the completion check (PL/pgSQL, under the run's lock); returns the run's status after it. */
+export async function completeWorkflowRunIfDone(db: Queryable, runId: string): Promise<string> {
+  const { rows } = await db.query<{ status: string }>('SELECT devart_complete_workflow_run($1) AS status', [
+    runId,
+  ]);
+  return rows[0]!.status;
+}
+
+/** Ends a RUNNING run as FAILED or CANCELLED, cancelling the steps that had not finished. */
+export async function endWorkflowRun(
+  db: Queryable,
+  runId: string,
+  status: 'FAILED' | 'CANCELLED',
+): Promise<string> {
+  const { rows } = await db.query<{ status: string }>('SELECT devart_end_workflow_run($1, $2) AS status', [
+    runId,
+    status,
+  ]);
+  return rows[0]!.status;
+}
+
+export interface RunStepView {
+  task_id: string;
+  step_key: string;
+  title: string;
+  status: string;
+  attempts: number;
+  retry_count: number;
+  started_at: Date | null;
+  completed_at: Date | null;
+  duration_ms: number | null;
+  cost: string | null;
+  last_error: string | null;
+}
+
+/** Each step of a run with its timing and cost, in the order the definition lists them. */
+export async function runStepViews(db: Queryable, runId: string): Promise<RunStepView[]> {
+  const { rows } = await db.query<RunStepView>(
+    `SELECT t.id AS task_id, t.step_key, t.title, t.status,
+            (SELECT count(*)::int FROM task_attempts a WHERE a.task_id = t.id) AS attempts,
+            t.retry_count, t.started_at, t.completed_at,
+            CASE WHEN t.completed_at IS NOT NULL AND t.started_at IS NOT NULL
+                 THEN (extract(epoch FROM t.completed_at - t.started_at) * 1000)::float8 END AS duration_ms,
+            t.cost::text AS cost, t.last_error
+     FROM tasks t JOIN workflow_runs r ON r.id = t.workflow_run_id
+     WHERE t.workflow_run_id = $1
+     ORDER BY (SELECT ord FROM jsonb_array_elements(r.definition -> 'steps') WITH ORDINALITY AS s(step, ord)
+               WHERE s.step ->> 'key' = t.step_key)`,
+    [runId],
+  );
+  return rows;
+}
+
+export async function listWorkflowRuns(
+  db: Queryable,
+  input: { workflowId: string; status?: string; after?: { createdAt: string; id: string }; limit: number },
+): Promise<{ items: WorkflowRunRow[]; last?: { createdAt: string; id: string } }> {
+  const params: unknown[] = [input.workflowId];
+  const where = ['workflow_id = $1'];
+  if (input.status) {
+    params.push(input.status);
+    where.push(`status = $${params.length}`);
+  }
+  if (input.after) {
+    params.push(input.after.createdAt, input.after.id);
+    where.push(`(start_time, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(input.limit + 1);
+  const { rows } = await db.query<WorkflowRunRow & { cursor_created_at: string }>(
+    `SELECT ${runColumns}, start_time::text AS cursor_created_at FROM workflow_runs WHERE ${where.join(' AND ')}
+     ORDER BY start_time DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const page = rows.slice(0, input.limit);
+  const lastRow = page.at(-1);
+  return {
+    items: page.map(({ cursor_created_at: _c, ...r }) => r),
+    last:
+      rows.length > input.limit && lastRow
+        ? { createdAt: lastRow.cursor_created_at, id: lastRow.id }
+        : undefined,
+  };
+}
