@@ -4,6 +4,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import { createAgentKeyCache } from './auth/agent-key-cache';
 import type { TokenVerifier, VerifiedUser } from './auth/jwt';
+import { createMetrics } from './metrics';
 import { authenticate } from './middleware/auth';
 import { limitBody, requireJsonBody } from './middleware/json-body';
 import { requestLog } from './middleware/request-log';
@@ -42,6 +43,7 @@ export interface AppDeps {
 /** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
 export function createApp(deps: AppDeps) {
   const { db, logger } = deps;
+  const metrics = createMetrics(db);
   const agentKeys = createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -77,10 +79,15 @@ export function createApp(deps: AppDeps) {
       db,
       settings: { leaseSeconds: deps.leaseSeconds ?? 60 },
       failures: deps.failures ?? { backoff: defaultBackoff },
+      observer: metrics,
     }),
   );
   app.route('/', eventRoutes({ hub: deps.events ?? createEventHub({ db, logger }) }));
   app.route('/', docsRoutes());
+  // Prometheus text format; unauthenticated like /health, so keep the API on a private interface or filter /metrics at the proxy.
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -4,3 +4,4 @@ export { type Config, ConfigError, loadConfig } from './config';
 export { readOrCreateSecret, readSecret } from './data-dir';
 export { openDatabase, startPlatform } from './server';
 export { registerDemoAgents } from './services/demo-agents';
+export { demoWorkflow, seedDemoWorkflow } from './services/demo-workflow';

@@ -21,6 +21,8 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'devart-start-'));
     env = { ...process.env, DEVART_DATA_DIR: dataDir, LOG_LEVEL: 'warn', JWT_SECRET: '' };
+    // The embedded broker, so the demo agents run; dispatch over RabbitMQ has tests of its own.
+    delete env.AMQP_URL;
     if (backend === 'postgres') {
       database = await createTestDatabase({ empty: true });
       env.DATABASE_URL = database.url;
@@ -91,6 +93,36 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
     const nobody = await fetch(`${url}/api/tasks`, { method: 'POST', headers: json, body: '{"title":"x"}' });
     expect(nobody.status).toBe(401);
     expect(nobody.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('defines the demo workflow, and a run of it is completed by the demo agents', async () => {
+    const auth = { authorization: `Bearer ${await token('supervisor')}` };
+    const list = (await (await fetch(`${url}/api/workflows`, { headers: auth })).json()) as {
+      items: { id: string; name: string }[];
+    };
+    const demo = list.items.find((w) => w.name === 'ci-pipeline');
+    expect(demo).toBeDefined();
+    const triggered = await fetch(`${url}/api/workflows/${demo!.id}/trigger`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ variables: { branch: 'feature-x' } }),
+    });
+    expect(triggered.status).toBe(201);
+    const { run_id } = (await triggered.json()) as { run_id: string };
+    let run: { status: string; steps: { step_key: string; status: string }[] } | undefined;
+    for (let i = 0; i < 100 && run?.status !== 'COMPLETED'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      run = await (await fetch(`${url}/api/workflow-runs/${run_id}`, { headers: auth })).json();
+    }
+    expect(run?.status).toBe('COMPLETED');
+    expect(run?.steps.map((s) => s.step_key)).toEqual(['checkout', 'lint', 'test', 'report']);
+    const report = await (
+      await fetch(`${url}/api/tasks?workflow_run_id=${run_id}&limit=10`, { headers: auth })
+    ).json();
+    const reportTask = (report as { items: { step_key: string; result: { summary: string } }[] }).items.find(
+      (t) => t.step_key === 'report',
+    );
+    expect(reportTask?.result.summary).toBe('lint passed, test passed on feature-x');
   });
 
   it('serves the API docs without reaching the Internet', async () => {

@@ -135,3 +135,31 @@ export const WorkflowRunListQuery = z.strictObject({
 });
 
 export const RunIdParams = z.strictObject({ runId: z.guid({ error: 'must be a UUID' }) });
+
+export const WorkflowStatsQuery = z.strictObject({
+  since: z.iso
+    .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2026-11-01T00:00:00Z' })
+    .optional()
+    .meta({ description: 'Runs started at or after this time (default: all).' }),
+});
+
+export const WorkflowStats = z
+  .object({
+    runs: z.int(),
+    completed: z.int(),
+    failed: z.int(),
+    cancelled: z.int(),
+    running: z.int(),
+    success_rate: z.number().nullable().meta({ description: 'completed / finished runs' }),
+    duration_ms: z.object({ p50: z.number().nullable(), p95: z.number().nullable() }),
+    cost: z.object({ mean: z.string().nullable(), total: z.string().nullable() }),
+    steps: z.array(
+      z.object({
+        key: z.string(),
+        p50_duration_ms: z.number().nullable(),
+        failure_rate: z.number().nullable(),
+        mean_retries: z.number().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'WorkflowStats' });

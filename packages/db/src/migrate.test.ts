@@ -101,7 +101,8 @@ describe(`migrations on ${backend}`, () => {
     expect(tasks.last_error?.type).toBe('text');
     expect(tasks.workflow_run_id?.type).toBe('uuid');
     const runs = await columnsOf(db, 'workflow_runs');
-    expect(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.type]))).toEqual({
+    // The seed's columns with the seed's types; later migrations may add columns of their own.
+    expect(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.type]))).toMatchObject({
       id: 'uuid',
       workflow_id: 'uuid',
       status: 'text',

@@ -194,3 +194,75 @@ export async function listWorkflowRuns(
         : undefined,
   };
 }
+
+export interface WorkflowStats {
+  runs: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  running: number;
+  /** completed / (completed + failed + cancelled); null before any run finished. */
+  success_rate: number | null;
+  /** Over COMPLETED runs. */
+  duration_ms: { p50: number | null; p95: number | null };
+  /** mean over COMPLETED runs; total over every run (exact decimals, as strings). */
+  cost: { mean: string | null; total: string | null };
+  steps: {
+    key: string;
+    p50_duration_ms: number | null;
+    failure_rate: number | null;
+    mean_retries: number | null;
+  }[];
+}
+
+/** Run and step statistics of a workflow since a time, computed in SQL (percentile_cont). */
+export async function workflowStats(db: Queryable, workflowId: string, since: Date): Promise<WorkflowStats> {
+  const { rows } = await db.query<
+    Omit<WorkflowStats, 'steps' | 'duration_ms' | 'cost'> & {
+      p50: number | null;
+      p95: number | null;
+      mean_cost: string | null;
+      total_cost: string | null;
+    }
+  >(
+    `SELECT count(*)::int AS runs,
+            count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
+            count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
+            count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled,
+            count(*) FILTER (WHERE status = 'RUNNING')::int AS running,
+            (count(*) FILTER (WHERE status = 'COMPLETED'))::float8
+              / nullif(count(*) FILTER (WHERE status <> 'RUNNING'), 0) AS success_rate,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM end_time - start_time) * 1000)
+              FILTER (WHERE status = 'COMPLETED') AS p50,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM end_time - start_time) * 1000)
+              FILTER (WHERE status = 'COMPLETED') AS p95,
+            (avg(total_cost) FILTER (WHERE status = 'COMPLETED'))::text AS mean_cost,
+            sum(total_cost)::text AS total_cost
+     FROM workflow_runs WHERE workflow_id = $1 AND start_time >= $2`,
+    [workflowId, since],
+  );
+  const { rows: steps } = await db.query<WorkflowStats['steps'][number]>(
+    `SELECT t.step_key AS key,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.completed_at - t.started_at) * 1000)
+              FILTER (WHERE t.status = 'DONE') AS p50_duration_ms,
+            (count(*) FILTER (WHERE t.status = 'QUARANTINED'))::float8
+              / nullif(count(*) FILTER (WHERE t.status IN ('DONE', 'QUARANTINED')), 0) AS failure_rate,
+            avg(t.retry_count)::float8 AS mean_retries
+     FROM tasks t JOIN workflow_runs r ON r.id = t.workflow_run_id
+     WHERE r.workflow_id = $1 AND r.start_time >= $2
+     GROUP BY t.step_key ORDER BY t.step_key`,
+    [workflowId, since],
+  );
+  const r = rows[0]!;
+  return {
+    runs: r.runs,
+    completed: r.completed,
+    failed: r.failed,
+    cancelled: r.cancelled,
+    running: r.running,
+    success_rate: r.success_rate,
+    duration_ms: { p50: r.p50, p95: r.p95 },
+    cost: { mean: r.mean_cost, total: r.total_cost },
+    steps,
+  };
+}

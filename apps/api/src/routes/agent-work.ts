@@ -21,6 +21,7 @@ import {
   type LeaseSettings,
   startAgentTask,
   startAgentTasks,
+  type WorkObserver,
 } from '../services/agent-work';
 import { type FailureSettings, reportFailure } from '../services/failures';
 import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
@@ -44,10 +45,12 @@ export function agentWorkRoutes({
   db,
   settings,
   failures,
+  observer,
 }: {
   db: Db;
   settings: LeaseSettings;
   failures: FailureSettings;
+  observer?: WorkObserver;
 }) {
   const router = createRouter();
   const agentOnly = { security: bearerAuth, middleware: [authorize('tasks.agent')] };
@@ -76,11 +79,12 @@ export function agentWorkRoutes({
     }),
     async (c) => {
       const body = (c.req.valid('json') ?? {}) as StartTaskBody;
-      const task = await startAgentTask(db, settings, {
-        taskId: c.req.valid('param').taskId,
-        agent: currentAgent(c.get('auth')),
-        attempt: body.attempt,
-      });
+      const task = await startAgentTask(
+        db,
+        settings,
+        { taskId: c.req.valid('param').taskId, agent: currentAgent(c.get('auth')), attempt: body.attempt },
+        observer,
+      );
       return c.json(task, 200);
     },
   );
@@ -104,7 +108,13 @@ export function agentWorkRoutes({
       },
     }),
     async (c) => {
-      const items = await startAgentTasks(db, settings, currentAgent(c.get('auth')), c.req.valid('json'));
+      const items = await startAgentTasks(
+        db,
+        settings,
+        currentAgent(c.get('auth')),
+        c.req.valid('json'),
+        observer,
+      );
       return c.json({ items }, 200);
     },
   );
@@ -129,7 +139,12 @@ export function agentWorkRoutes({
       },
     }),
     async (c) => {
-      const items = await completeAgentTasks(db, currentAgentId(c.get('auth')), c.req.valid('json'));
+      const items = await completeAgentTasks(
+        db,
+        currentAgentId(c.get('auth')),
+        c.req.valid('json'),
+        observer,
+      );
       return c.json({ items }, 200);
     },
   );
@@ -179,11 +194,15 @@ export function agentWorkRoutes({
       },
     }),
     async (c) => {
-      const task = await completeAgentTask(db, {
-        taskId: c.req.valid('param').taskId,
-        agentId: currentAgentId(c.get('auth')),
-        body: c.req.valid('json'),
-      });
+      const task = await completeAgentTask(
+        db,
+        {
+          taskId: c.req.valid('param').taskId,
+          agentId: currentAgentId(c.get('auth')),
+          body: c.req.valid('json'),
+        },
+        observer,
+      );
       return c.json(task, 200);
     },
   );

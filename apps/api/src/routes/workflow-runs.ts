@@ -6,12 +6,14 @@ import {
   WorkflowRun,
   WorkflowRunListQuery,
   WorkflowRunPage,
+  WorkflowStats,
+  WorkflowStatsQuery,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
 import { createRoute } from '@hono/zod-openapi';
 import { authorize, currentUser } from '../middleware/auth';
 import { ProblemError } from '../problem';
-import { cancelRun, listRuns, runView, triggerRun } from '../services/workflow-runs';
+import { cancelRun, listRuns, runView, statsOf, triggerRun } from '../services/workflow-runs';
 import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
 
 export function workflowRunRoutes({ db }: { db: Db }) {
@@ -84,6 +86,35 @@ export function workflowRunRoutes({ db }: { db: Db }) {
         })) as never,
         200,
       ),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/workflows/{workflowId}/stats',
+      tags: ['workflows'],
+      summary:
+        'Runs, success rate, p50/p95 duration, mean and total cost, and per step p50 duration, failure rate, mean retries',
+      description:
+        'Computed in SQL with percentile_cont. Durations are over COMPLETED runs (steps: over DONE tasks); ' +
+        'success rate = completed / finished runs; a step’s failure rate = quarantined / finished tasks.',
+      'x-devart-action': 'workflows.read',
+      security: bearerAuth,
+      middleware: [authorize('workflows.read')],
+      request: { params: WorkflowIdParams, query: WorkflowStatsQuery },
+      responses: {
+        200: { description: 'Statistics', content: { 'application/json': { schema: WorkflowStats } } },
+        ...problemResponses,
+        ...notFound,
+      },
+    }),
+    async (c) => {
+      const { since } = c.req.valid('query');
+      return c.json(
+        await statsOf(db, c.req.valid('param').workflowId, since ? new Date(since) : new Date(0)),
+        200,
+      );
+    },
   );
 
   router.openapi(

@@ -13,6 +13,13 @@ import {
 import { ProblemError } from '../problem';
 import { advanceRuns } from './workflow-runs';
 
+/** What the metrics observe of agents' work (see metrics.ts); optional so services run without it. */
+export interface WorkObserver {
+  tasksStarted(rows: TaskRow[]): void;
+  tasksCompleted(rows: TaskRow[]): void;
+  runsCompleted(runs: { duration_seconds: number; total_cost: string | null }[]): void;
+}
+
 export interface LeaseSettings {
   /** How long a start or heartbeat keeps the task for its agent. */
   leaseSeconds: number;
@@ -36,8 +43,9 @@ export async function startAgentTask(
   db: Db,
   settings: LeaseSettings,
   input: { taskId: string; agent: { id: string; capabilities: readonly string[] }; attempt?: number },
+  observer?: WorkObserver,
 ): Promise<TaskRow> {
-  return unwrap(
+  const task = unwrap(
     input.taskId,
     await startTask(db, {
       taskId: input.taskId,
@@ -47,6 +55,8 @@ export async function startAgentTask(
       leaseSeconds: settings.leaseSeconds,
     }),
   );
+  observer?.tasksStarted([task]);
+  return task;
 }
 
 export async function heartbeatAgentTask(
@@ -60,6 +70,7 @@ export async function heartbeatAgentTask(
 export async function completeAgentTask(
   db: Db,
   input: { taskId: string; agentId: string; body: CompleteTaskBody },
+  observer?: WorkObserver,
 ): Promise<TaskRow> {
   const { result, cost, attempt } = input.body;
   const outcome = await db.transaction(async (tx) => {
@@ -71,10 +82,13 @@ export async function completeAgentTask(
       // A JSON number's shortest decimal form is exactly what the agent wrote (0.1 stays 0.1).
       cost: cost === undefined ? null : String(cost),
     });
-    if (completed.outcome === 'ok') await advanceRuns(tx, [completed.task]);
-    return completed;
+    const runs = completed.outcome === 'ok' ? await advanceRuns(tx, [completed.task]) : [];
+    return { completed, runs };
   });
-  return unwrap(input.taskId, outcome);
+  const task = unwrap(input.taskId, outcome.completed);
+  observer?.tasksCompleted([task]);
+  observer?.runsCompleted(outcome.runs);
+  return task;
 }
 
 export interface BatchItemAnswer {
@@ -113,6 +127,7 @@ export async function startAgentTasks(
   settings: LeaseSettings,
   agent: { id: string; capabilities: readonly string[] },
   body: StartTaskBatchBody,
+  observer?: WorkObserver,
 ): Promise<BatchItemAnswer[]> {
   const outcomes = await startTasks(db, {
     agentId: agent.id,
@@ -120,6 +135,7 @@ export async function startAgentTasks(
     items: body.items,
     leaseSeconds: settings.leaseSeconds,
   });
+  observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
   return outcomes.map(answer);
 }
 
@@ -127,6 +143,7 @@ export async function completeAgentTasks(
   db: Db,
   agentId: string,
   body: CompleteTaskBatchBody,
+  observer?: WorkObserver,
 ): Promise<BatchItemAnswer[]> {
   // Completion and workflow progress commit together: a step is never DONE without its dependents released.
   const outcomes = await db.transaction(async (tx) => {
@@ -139,11 +156,11 @@ export async function completeAgentTasks(
         cost: i.cost === undefined ? null : String(i.cost),
       })),
     });
-    await advanceRuns(
-      tx,
-      completed.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])),
-    );
-    return completed;
+    const done = completed.flatMap((o) => (o.outcome === 'ok' ? [o.task] : []));
+    const runs = await advanceRuns(tx, done);
+    return { completed, done, runs };
   });
-  return outcomes.map(answer);
+  observer?.tasksCompleted(outcomes.done);
+  observer?.runsCompleted(outcomes.runs);
+  return outcomes.completed.map(answer);
 }

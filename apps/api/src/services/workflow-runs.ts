@@ -21,6 +21,7 @@ import {
   runSteps,
   runStepViews,
   type TaskRow,
+  workflowStats,
 } from '@devart/db';
 import { ProblemError } from '../problem';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -106,13 +107,17 @@ export async function triggerRun(
  * transactions never wait on each other crosswise), steps whose dependencies are all DONE are
  * rendered from upstream results and queued, then the run completes if every step is DONE.
  */
-export async function advanceRuns(tx: Queryable, completed: TaskRow[]): Promise<void> {
+export async function advanceRuns(
+  tx: Queryable,
+  completed: TaskRow[],
+): Promise<{ duration_seconds: number; total_cost: string | null }[]> {
+  const finished: { duration_seconds: number; total_cost: string | null }[] = [];
   const runIds = [
     ...new Set(completed.map((t) => t.workflow_run_id).filter((id): id is string => id !== null)),
   ].sort();
   for (const runId of runIds) {
     const run = await lockWorkflowRun(tx, runId);
-    if (!run || run.status !== 'RUNNING') continue;
+    if (run?.status !== 'RUNNING') continue;
     const definition = run.definition as StoredDefinition;
     const steps = await runSteps(tx, runId);
     const byKey = new Map(steps.map((s) => [s.step_key, s]));
@@ -130,8 +135,17 @@ export async function advanceRuns(tx: Queryable, completed: TaskRow[]): Promise<
         payload: renderPayload(s!.payload, { vars: run.trigger_context ?? {}, steps: results }),
       })),
     );
-    await completeWorkflowRunIfDone(tx, runId);
+    if ((await completeWorkflowRunIfDone(tx, runId)) === 'COMPLETED') {
+      const done = await getWorkflowRun(tx, runId);
+      if (done?.end_time) {
+        finished.push({
+          duration_seconds: (done.end_time.getTime() - done.start_time.getTime()) / 1000,
+          total_cost: done.total_cost,
+        });
+      }
+    }
   }
+  return finished;
 }
 
 /** A quarantined step fails its run; what had not run is cancelled. */
@@ -190,4 +204,9 @@ export async function listRuns(
     })),
     next_cursor: page.last ? encodeCursor(page.last) : null,
   };
+}
+
+export async function statsOf(db: Db, workflowId: string, since: Date) {
+  if (!(await getWorkflow(db, workflowId))) throw new ProblemError('not_found', `No workflow ${workflowId}.`);
+  return workflowStats(db, workflowId, since);
 }

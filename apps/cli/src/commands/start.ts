@@ -1,4 +1,4 @@
-import { registerDemoAgents, signUserToken, startPlatform } from '@devart/api';
+import { registerDemoAgents, seedDemoWorkflow, signUserToken, startPlatform } from '@devart/api';
 import { type Agent, createAgent } from '@devart/sdk';
 import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
@@ -59,6 +59,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
       await agent.startConsuming(referenceCallback());
       demoAgents.push(agent);
     }
+    if (demoAgents.length > 0) await seedDemoWorkflow(platform.db);
   } catch (error) {
     await platform.close();
     throw error;
