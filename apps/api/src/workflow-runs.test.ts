@@ -254,4 +254,25 @@ describe(`workflow runs on ${backend} + ${brokerKind}`, () => {
       (await platform.call('POST', `/api/workflow-runs/${run_id}/cancel`, { auth: supervisor })).status,
     ).toBe(409);
   });
+
+  it('cancelling one step of a run cancels the run and its other unfinished steps', async () => {
+    platform = await createTestPlatform();
+    const workflowId = await defineWorkflow(platform, diamond);
+    const { run_id } = (await (await trigger(platform, workflowId, { branch: 'x' })).json()) as {
+      run_id: string;
+    };
+    const { rows } = await platform.db.query<{ id: string }>(
+      "SELECT id FROM tasks WHERE workflow_run_id = $1 AND step_key = 'a'",
+      [run_id],
+    );
+    const res = await platform.call('POST', `/api/tasks/${rows[0]!.id}/cancel`, {
+      auth: await platform.token('supervisor'),
+    });
+    expect(res.status).toBe(200);
+    const run = (await (
+      await platform.call('GET', `/api/workflow-runs/${run_id}`, { auth: await platform.token('viewer') })
+    ).json()) as RunView;
+    expect(run.status).toBe('CANCELLED');
+    expect(run.steps.map((s) => s.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED']);
+  });
 });

@@ -2,6 +2,7 @@ import type { CreateTaskBody } from '@devart/contracts';
 import {
   cancelTask,
   type Db,
+  endWorkflowRun,
   getTask,
   insertTasks,
   listTasks,
@@ -41,8 +42,18 @@ export async function listTaskPage(db: Db, request: TaskListRequest) {
   return { items: page.items, next_cursor: page.last ? encodeCursor(page.last) : null };
 }
 
+/**
+ * Cancels a task; a cancelled workflow step can never be DONE, so its run is cancelled with it
+ * (in the same transaction), together with the run's other unfinished steps.
+ */
 export async function cancelTaskById(db: Db, taskId: string): Promise<TaskRow> {
-  const outcome = await cancelTask(db, taskId);
+  const outcome = await db.transaction(async (tx) => {
+    const cancelled = await cancelTask(tx, taskId);
+    if (cancelled.outcome === 'cancelled' && cancelled.task.workflow_run_id) {
+      await endWorkflowRun(tx, cancelled.task.workflow_run_id, 'CANCELLED');
+    }
+    return cancelled;
+  });
   if (outcome.outcome === 'not_found') throw new ProblemError('not_found', `No task ${taskId}.`);
   if (outcome.outcome === 'conflict') {
     throw new ProblemError('conflict', `Task ${taskId} is ${outcome.status} and can no longer be cancelled.`);
