@@ -3,12 +3,12 @@ import { z } from 'zod';
 /** Any 8-4-4-4-12 hex id, as PostgreSQL's uuid type accepts it. */
 export const Uuid = z.guid({ error: 'must be a UUID' });
 
-export const Capability = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
-    error: 'must be a lowercase slug (a-z, 0-9, "-", "_"; at most 64 characters)',
-  })
-  .meta({ example: 'shell' });
+/** A lowercase slug: capabilities (they name queues) and step keys. */
+export const Slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
+  error: 'must be a lowercase slug (a-z, 0-9, "-", "_"; at most 64 characters)',
+});
+
+export const Capability = Slug.meta({ example: 'shell' });
 
 /** A JSON object (not an array or a scalar). */
 export const JsonObject = z.record(z.string(), z.unknown());

@@ -1,14 +1,9 @@
 import { z } from 'zod';
-import { Capability, JsonObject } from './common';
+import { Capability, JsonObject, Slug } from './common';
 import { RetryBackoff } from './tasks';
 
 /** A step's key: what `depends_on` and `{{steps.<key>.result}}` name it by. */
-export const StepKey = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
-    error: 'must be a lowercase slug (a-z, 0-9, "-", "_"; at most 64 characters)',
-  })
-  .meta({ example: 'lint' });
+export const StepKey = Slug.meta({ example: 'lint' });
 
 /** A workflow variable's name, as `{{vars.<name>}}` refers to it. */
 export const VariableName = z

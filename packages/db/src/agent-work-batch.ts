@@ -1,5 +1,5 @@
 import type { Queryable } from './client';
-import { type TaskRow, type TaskStatus, taskColumns } from './tasks';
+import { qualifiedTaskColumns, type TaskRow, type TaskStatus } from './tasks';
 
 /** Per-item answer of a batched agent report, as the single-task calls would have answered. */
 export type BatchItemOutcome =
@@ -7,8 +7,6 @@ export type BatchItemOutcome =
   | { task_id: string; outcome: 'not_found' }
   | { task_id: string; outcome: 'conflict'; status: TaskStatus; reason: string }
   | { task_id: string; outcome: 'forbidden'; reason: string };
-
-const prefixed = taskColumns.replace(/(^|, )/g, '$1t.');
 
 interface Snapshot {
   id: string;
@@ -55,7 +53,7 @@ export async function startTasks(
        UPDATE tasks t SET status = 'IN_PROGRESS', agent_id = $2, started_at = now(), updated_at = now(),
          lease_expires_at = now() + make_interval(secs => $3::float8)
        FROM claimable WHERE t.id = claimable.id
-       RETURNING ${prefixed}
+       RETURNING ${qualifiedTaskColumns}
      ), opened AS (
        INSERT INTO task_attempts (task_id, attempt, agent_id)
        SELECT id, attempt, agent_id FROM started
@@ -126,7 +124,7 @@ export async function completeTasks(
        FROM req
        WHERE t.id = req.task_id AND t.status = 'IN_PROGRESS' AND t.agent_id = $2
          AND (req.attempt IS NULL OR t.attempt = req.attempt)
-       RETURNING ${prefixed}
+       RETURNING ${qualifiedTaskColumns}
      ), closed AS (
        UPDATE task_attempts a SET ended_at = now(), outcome = 'DONE'
        FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt

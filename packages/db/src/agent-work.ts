@@ -1,6 +1,6 @@
 import { type BatchItemOutcome, completeTasks, startTasks } from './agent-work-batch';
 import type { Queryable } from './client';
-import { getTask, type TaskRow, type TaskStatus, taskColumns } from './tasks';
+import { getTask, qualifiedTaskColumns, type TaskRow, type TaskStatus } from './tasks';
 
 /** Why an agent's operation on a task was refused; the API maps each to a status. */
 export type Refusal =
@@ -9,8 +9,6 @@ export type Refusal =
   | { outcome: 'forbidden'; reason: string };
 
 export type AgentTaskOutcome = { outcome: 'ok'; task: TaskRow } | Refusal;
-
-const prefixed = taskColumns.replace(/(^|, )/g, '$1t.');
 
 function single(outcomes: BatchItemOutcome[]): AgentTaskOutcome {
   const { task_id: _taskId, ...outcome } = outcomes[0]!;
@@ -51,7 +49,7 @@ export async function heartbeatTask(
     `WITH held AS (
        UPDATE tasks t SET lease_expires_at = now() + make_interval(secs => $3::float8)
        WHERE t.id = $1 AND t.status = 'IN_PROGRESS' AND t.agent_id = $2
-       RETURNING ${prefixed}
+       RETURNING ${qualifiedTaskColumns}
      ), seen AS (
        UPDATE agents SET last_heartbeat_at = now()
        WHERE id = $2 AND EXISTS (SELECT 1 FROM held)

@@ -1,5 +1,5 @@
 import type { Queryable } from './client';
-import { type TaskRow, taskColumns } from './tasks';
+import { qualifiedTaskColumns, type TaskRow, taskColumns } from './tasks';
 
 /** A task row locked for a failure decision. */
 export interface LockedTask {
@@ -73,7 +73,7 @@ export async function applyFailures(tx: Queryable, failures: FailureToApply[]): 
          completed_at = CASE WHEN f.status = 'QUARANTINED' THEN now() END,
          updated_at = now()
        FROM f WHERE t.id = f.task_id AND t.status = 'IN_PROGRESS' AND t.attempt = f.attempt
-       RETURNING ${taskColumns.replace(/(^|, )/g, '$1t.')}
+       RETURNING ${qualifiedTaskColumns}
      ), closed AS (
        UPDATE task_attempts a SET ended_at = now(), outcome = f.outcome, error = f.error, details = f.details
        FROM f WHERE a.task_id = f.task_id AND a.attempt = f.attempt AND f.task_id IN (SELECT id FROM failed)

@@ -34,6 +34,9 @@ export const taskColumns =
   'max_retries, last_error, workflow_run_id, created_by, created_at, updated_at, started_at, completed_at, ' +
   'attempt, lease_expires_at, next_attempt_at, step_key, retry_backoff';
 
+/** The same columns qualified with the alias `t`, for statements that join or update `tasks t`. */
+export const qualifiedTaskColumns = taskColumns.replace(/(^|, )/g, '$1t.');
+
 export interface NewTask {
   title: string;
   description?: string | null;
@@ -149,7 +152,7 @@ export async function cancelTask(db: Queryable, id: string): Promise<CancelOutco
          updated_at = now()
        FROM previous
        WHERE t.id = previous.id AND t.status IN ('PENDING', 'TODO', 'IN_PROGRESS')
-       RETURNING ${taskColumns.replace(/(^|, )/g, '$1t.')}, previous.agent_id AS previous_agent_id
+       RETURNING ${qualifiedTaskColumns}, previous.agent_id AS previous_agent_id
      ), closed AS (
        UPDATE task_attempts a SET ended_at = now(), outcome = 'CANCELLED'
        FROM cancelled WHERE a.task_id = cancelled.id AND a.attempt = cancelled.attempt AND a.ended_at IS NULL
