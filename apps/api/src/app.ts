@@ -15,6 +15,7 @@ import { docsRoutes } from './routes/docs';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
+import { marketplaceRoutes } from './routes/marketplace';
 import type { AppEnv } from './routes/route-kit';
 import { taskRoutes } from './routes/tasks';
 import { workflowRunRoutes } from './routes/workflow-runs';
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));
+  app.route('/', marketplaceRoutes({ db }));
   app.route('/', workflowRunRoutes({ db }));
   app.route(
     '/',

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { type Action, type PrincipalKind, rbacMatrix } from '@devart/core';
-import { insertAgent, insertTasks } from '@devart/db';
+import { insertAgent, insertMarketplaceItem, insertTasks, upsertUser } from '@devart/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../../../test/api';
 import { backend } from '../../../test/db';
 import { digestRows } from '../../../test/http';
+import { defaultSubject } from './auth/jwt';
 
 // Routes anyone may call: the probes and the API's own documentation.
 const publicPaths = ['/health', '/ready', '/api/openapi.json', '/api/docs'];
@@ -12,6 +13,7 @@ const publicApiRoutes = new Set(['GET /api/openapi.json', 'GET /api/docs', 'GET 
 
 type Schema = {
   $ref?: string;
+  example?: unknown;
   type?: string | string[];
   enum?: unknown[];
   const?: unknown;
@@ -48,6 +50,7 @@ let api: TestApi;
 let doc: OpenApiDoc;
 let operations: Operation[];
 const credentials = {} as Record<Principal, string | undefined>;
+let publishedVersions = 0;
 /** The agent whose key is the `agent` principal. */
 let callingAgentId: string;
 
@@ -144,6 +147,23 @@ async function freshId(op: Operation, param: string): Promise<string> {
     );
     return rows[0]!.id;
   }
+  if (param === 'version') return '1.0.0'; // the version of the {name} fixture below
+  if (param === 'itemId' || param === 'name') {
+    // Published by the supervisor, so the supervisor may yank it as well as the admin.
+    const publisher = defaultSubject('supervisor');
+    await upsertUser(api.db, { id: publisher, email: null, role: 'supervisor' });
+    const item = await insertMarketplaceItem(api.db, {
+      itemType: 'workflow',
+      name: `rbac-item-${randomBytes(6).toString('hex')}`,
+      version: '1.0.0',
+      description: null,
+      publisherId: publisher,
+      tags: [],
+      repositoryUrl: null,
+      manifest: { name: 'rbac target', steps: [{ key: 'a', title: 'A' }] },
+    });
+    return param === 'name' ? item.name : item.id;
+  }
   throw new Error(`No fixture for the path parameter {${param}}: add one to rbac.test.ts`);
 }
 
@@ -158,6 +178,7 @@ function resolve(schema: Schema): Schema {
 /** The smallest valid value of a JSON Schema: required properties only, each at its lower bound. */
 function sample(raw: Schema, where: string): unknown {
   const schema = resolve(raw);
+  if (schema.example !== undefined) return structuredClone(schema.example);
   if ('const' in schema) return schema.const;
   if (schema.enum) return schema.enum[0];
   const alternatives = schema.anyOf ?? schema.oneOf;
@@ -221,6 +242,10 @@ async function outcome(op: Operation, principal: Principal): Promise<string> {
   const body = op.requestBody?.content?.['application/json']
     ? sample(op.requestBody.content['application/json'].schema, `${op.method} ${op.path} body`)
     : undefined;
+  // A published version never changes: each allowed principal publishes a version of its own.
+  if (op.method === 'POST' && op.path === '/api/marketplace') {
+    (body as { version: string }).version = `1.0.${++publishedVersions}`;
+  }
   const before = await digestRows(api.db);
   const res = await api.call(op.method, path, { auth: credentials[principal], body });
   if (res.status < 400) return String(res.status);

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
+import { type BuiltInCapability, builtInCapabilities } from '@devart/core';
 import { NonRetryableError, type TaskCallback, type TaskContext, type TaskOutcome } from '@devart/sdk';
 
-/** Capabilities the reference agent knows how to do. */
-export const builtInCapabilities = ['echo', 'shell'] as const;
-export type BuiltInCapability = (typeof builtInCapabilities)[number];
+export { type BuiltInCapability, builtInCapabilities };
 
 const OUTPUT_CAP_BYTES = 64 * 1024;
 

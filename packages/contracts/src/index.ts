@@ -1,5 +1,6 @@
 export * from './agents';
 export * from './common';
+export * from './marketplace';
 export * from './task-message';
 export * from './tasks';
 export * from './workflows';

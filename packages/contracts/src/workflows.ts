@@ -76,6 +76,10 @@ export const Workflow = z
       .meta({ description: '{ variables?, steps }: the body that created it, less name and description.' }),
     created_by: z.guid().nullable(),
     created_at: z.string(),
+    marketplace_item_id: z
+      .guid()
+      .nullable()
+      .meta({ description: 'The marketplace item it was installed from, if any.' }),
   })
   .meta({ id: 'Workflow' });
 

@@ -1,4 +1,5 @@
 export * from './rbac';
+export * from './reference-agent';
 export * from './retry';
 export * from './task-state';
 export * from './workflow';

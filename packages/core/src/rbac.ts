@@ -27,6 +27,10 @@ export const rbacMatrix = {
   'workflows.read': readers,
   'workflows.trigger': supervisors,
   'workflows.cancel': supervisors,
+  'marketplace.read': readers,
+  'marketplace.publish': supervisors,
+  'marketplace.yank': supervisors,
+  'marketplace.install': supervisors,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

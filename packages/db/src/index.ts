@@ -4,6 +4,7 @@ export * from './agents';
 export * from './client';
 export * from './events';
 export * from './failures';
+export * from './marketplace';
 export * from './migrate';
 export * from './outbox';
 export * from './tasks';

@@ -94,6 +94,12 @@ describe(`migrations on ${backend}`, () => {
       tags: 'jsonb',
       repository_url: 'text',
       created_at: 'timestamp with time zone',
+      // Added by 0010 for search, yanking and installs.
+      manifest: 'jsonb',
+      yanked_at: 'timestamp with time zone',
+      downloads: 'bigint',
+      version_key: 'text',
+      search: 'tsvector',
     });
     const tasks = await columnsOf(db, 'tasks');
     expect(tasks.retry_count).toEqual({ type: 'integer', default: '0' });

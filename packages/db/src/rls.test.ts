@@ -129,6 +129,45 @@ describe(`row-level security on ${backend}`, () => {
     expect(await withClaims(db, viewer, (tx) => count(tx, 'marketplace_items'))).toBe(1);
   });
 
+  it('lets a direct client yank only its own versions, and never touch counts or write a non-semver version', async () => {
+    const owner = claimsFor('supervisor');
+    const other = claimsFor('supervisor');
+    await createUser(owner.sub);
+    await createUser(other.sub);
+    const name = `direct-${randomUUID()}`;
+    await withClaims(db, owner, (tx) =>
+      tx.query(
+        `INSERT INTO marketplace_items (item_type, name, version, publisher_id) VALUES ('agent', $1, '1.0.0', $2)`,
+        [name, owner.sub],
+      ),
+    );
+    const yank = (tx: Queryable) =>
+      tx.query('UPDATE marketplace_items SET yanked_at = now() WHERE name = $1', [name]);
+    expect((await withClaims(db, other, yank)).rowCount).toBe(0);
+    expect((await withClaims(db, owner, yank)).rowCount).toBe(1);
+    await expect(
+      withClaims(db, owner, (tx) =>
+        tx.query('UPDATE marketplace_items SET downloads = 1000 WHERE name = $1', [name]),
+      ),
+    ).rejects.toThrow(/permission denied/);
+    await expect(
+      withClaims(db, owner, (tx) =>
+        tx.query(
+          `INSERT INTO marketplace_items (item_type, name, version, publisher_id, downloads) VALUES ('agent', $1, '2.0.0', $2, 5)`,
+          [name, owner.sub],
+        ),
+      ),
+    ).rejects.toThrow(/permission denied/);
+    await expect(
+      withClaims(db, owner, (tx) =>
+        tx.query(
+          `INSERT INTO marketplace_items (item_type, name, version, publisher_id) VALUES ('agent', $1, 'latest', $2)`,
+          [name, owner.sub],
+        ),
+      ),
+    ).rejects.toThrow(/marketplace_items_version_check/);
+  });
+
   it('lets only an admin register an agent, and only as itself', async () => {
     const before = await ownerCount('agents');
     for (const role of ['viewer', 'supervisor', undefined]) {

@@ -7,17 +7,32 @@ export interface WorkflowRow {
   definition: unknown;
   created_by: string | null;
   created_at: Date;
+  /** The marketplace item it was installed from, if any. */
+  marketplace_item_id: string | null;
 }
 
-const columns = 'id, name, description, definition, created_by, created_at';
+const columns = 'id, name, description, definition, created_by, created_at, marketplace_item_id';
 
 export async function insertWorkflow(
   db: Queryable,
-  input: { name: string; description: string | null; definition: unknown; createdBy: string | null },
+  input: {
+    name: string;
+    description: string | null;
+    definition: unknown;
+    createdBy: string | null;
+    marketplaceItemId?: string;
+  },
 ): Promise<WorkflowRow> {
   const { rows } = await db.query<WorkflowRow>(
-    `INSERT INTO workflows (name, description, definition, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING ${columns}`,
-    [input.name, input.description, JSON.stringify(input.definition), input.createdBy],
+    `INSERT INTO workflows (name, description, definition, created_by, marketplace_item_id)
+     VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING ${columns}`,
+    [
+      input.name,
+      input.description,
+      JSON.stringify(input.definition),
+      input.createdBy,
+      input.marketplaceItemId ?? null,
+    ],
   );
   return rows[0]!;
 }

@@ -1,6 +1,13 @@
 import type { WorkflowDefinitionBody } from '@devart/contracts';
 import { validateWorkflow } from '@devart/core';
-import { type Db, getWorkflow, insertWorkflow, listWorkflows, type WorkflowRow } from '@devart/db';
+import {
+  type Db,
+  getWorkflow,
+  insertWorkflow,
+  listWorkflows,
+  type Queryable,
+  type WorkflowRow,
+} from '@devart/db';
 import { ProblemError } from '../problem';
 import { decodeCursor, encodeCursor } from './cursor';
 
@@ -9,19 +16,32 @@ import { decodeCursor, encodeCursor } from './cursor';
  * keys, and every template against the variables and the steps upstream of it.
  */
 export async function createWorkflow(
-  db: Db,
+  db: Queryable,
   body: WorkflowDefinitionBody,
   createdBy: string,
+  { marketplaceItemId }: { marketplaceItemId?: string } = {},
 ): Promise<WorkflowRow> {
-  const validation = validateWorkflow(body);
-  if (!validation.ok) {
-    const errors = validation.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
+  const errors = workflowProblems(body);
+  if (errors.length > 0) {
     throw new ProblemError('validation', errors.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
       errors,
     });
   }
   const { name, description, ...definition } = body;
-  return insertWorkflow(db, { name, description: description ?? null, definition, createdBy });
+  return insertWorkflow(db, {
+    name,
+    description: description ?? null,
+    definition,
+    createdBy,
+    marketplaceItemId,
+  });
+}
+
+/** The whole-definition checks as field errors of the body; empty when it is sound. */
+export function workflowProblems(body: WorkflowDefinitionBody) {
+  const validation = validateWorkflow(body);
+  if (validation.ok) return [];
+  return validation.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
 }
 
 export async function findWorkflow(db: Db, workflowId: string): Promise<WorkflowRow> {

@@ -1,0 +1,189 @@
+import {
+  InstallMarketplaceItemBody,
+  MarketplaceInstall,
+  MarketplaceItem,
+  MarketplaceItemIdParams,
+  MarketplaceNameParams,
+  MarketplacePage,
+  MarketplaceSearchQuery,
+  MarketplaceVersionParams,
+  MarketplaceVersions,
+  PublishMarketplaceItemBody,
+} from '@devart/contracts';
+import type { Db } from '@devart/db';
+import { createRoute } from '@hono/zod-openapi';
+import { authorize, currentUser } from '../middleware/auth';
+import {
+  findItem,
+  findItemVersion,
+  installItem,
+  listVersions,
+  publishItem,
+  searchItems,
+  yankItem,
+} from '../services/marketplace';
+import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
+
+export function marketplaceRoutes({ db }: { db: Db }) {
+  const router = createRouter();
+  const itemJson = { 'application/json': { schema: MarketplaceItem } };
+  const publisherOf = (auth: Parameters<typeof currentUser>[0]) => {
+    const user = currentUser(auth);
+    return { userId: user.sub, isAdmin: user.role === 'admin' };
+  };
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/marketplace',
+      tags: ['marketplace'],
+      summary: 'Search shared agents and workflows',
+      description:
+        'Full-text search (prefix terms, ranked) of names and descriptions, filtered by type, tags (all of them) ' +
+        'and publisher. Yanked versions are left out; by default each name appears once, as its newest matching ' +
+        'version by semver precedence. Cursor pagination: pass next_cursor back with the same filters.',
+      'x-devart-action': 'marketplace.read',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.read')],
+      request: { query: MarketplaceSearchQuery },
+      responses: {
+        200: { description: 'A page of items', content: { 'application/json': { schema: MarketplacePage } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => c.json(await searchItems(db, c.req.valid('query')), 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/marketplace',
+      tags: ['marketplace'],
+      summary: 'Publish a version of an agent or a workflow',
+      description:
+        'The publisher is the authenticated user (a body carrying publisher_id is refused). A workflow ' +
+        'manifest passes the checks of POST /api/workflows. A published name@version never changes: ' +
+        'publishing it again is 409. The first version of a name fixes its type and its publisher.',
+      'x-devart-action': 'marketplace.publish',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.publish')],
+      request: {
+        body: { required: true, content: { 'application/json': { schema: PublishMarketplaceItemBody } } },
+      },
+      responses: { 201: { description: 'Published', content: itemJson }, ...problemResponses, ...conflict },
+    }),
+    async (c) => c.json(await publishItem(db, c.req.valid('json'), publisherOf(c.get('auth'))), 201),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/marketplace/{itemId}',
+      tags: ['marketplace'],
+      summary: 'One version, with its manifest and, for workflows, the quality of its installed runs',
+      'x-devart-action': 'marketplace.read',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.read')],
+      request: { params: MarketplaceItemIdParams },
+      responses: { 200: { description: 'The item', content: itemJson }, ...problemResponses, ...notFound },
+    }),
+    async (c) => c.json(await findItem(db, c.req.valid('param').itemId), 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/marketplace/by-name/{name}',
+      tags: ['marketplace'],
+      summary: 'Every version of a name, yanked ones too, newest first by semver precedence',
+      description:
+        'A scoped name is sent with its slash encoded: /api/marketplace/by-name/@acme%2Fci-pipeline.',
+      'x-devart-action': 'marketplace.read',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.read')],
+      request: { params: MarketplaceNameParams },
+      responses: {
+        200: {
+          description: 'The versions',
+          content: { 'application/json': { schema: MarketplaceVersions } },
+        },
+        ...problemResponses,
+        ...notFound,
+      },
+    }),
+    async (c) => c.json(await listVersions(db, c.req.valid('param').name), 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/marketplace/by-name/{name}/versions/{version}',
+      tags: ['marketplace'],
+      summary: 'One exact version by name (resolves yanked versions too)',
+      'x-devart-action': 'marketplace.read',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.read')],
+      request: { params: MarketplaceVersionParams },
+      responses: { 200: { description: 'The item', content: itemJson }, ...problemResponses, ...notFound },
+    }),
+    async (c) => {
+      const { name, version } = c.req.valid('param');
+      return c.json(await findItemVersion(db, name, version), 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/marketplace/{itemId}',
+      tags: ['marketplace'],
+      summary: 'Yank a version: hidden from search, still resolvable by exact version and id',
+      description: 'Only the publisher of the version or an admin. Yanking twice keeps the first yanked_at.',
+      'x-devart-action': 'marketplace.yank',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.yank')],
+      request: { params: MarketplaceItemIdParams },
+      responses: {
+        200: { description: 'The yanked item', content: itemJson },
+        ...problemResponses,
+        ...notFound,
+      },
+    }),
+    async (c) => c.json(await yankItem(db, c.req.valid('param').itemId, publisherOf(c.get('auth'))), 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/marketplace/{itemId}/install',
+      tags: ['marketplace'],
+      summary:
+        'Install a version: a workflow item becomes a workflow here; an agent item gives the command to run it',
+      description:
+        'Counts one download. A yanked version still installs (exact versions never disappear), with a warning.',
+      'x-devart-action': 'marketplace.install',
+      security: bearerAuth,
+      middleware: [authorize('marketplace.install')],
+      request: {
+        params: MarketplaceItemIdParams,
+        body: { required: false, content: { 'application/json': { schema: InstallMarketplaceItemBody } } },
+      },
+      responses: {
+        200: { description: 'Installed', content: { 'application/json': { schema: MarketplaceInstall } } },
+        ...problemResponses,
+        ...notFound,
+        ...conflict,
+      },
+    }),
+    async (c) => {
+      const apiUrl = new URL(c.req.url).origin;
+      const installed = await installItem(db, c.req.valid('param').itemId, c.req.valid('json') ?? {}, {
+        userId: currentUser(c.get('auth')).sub,
+        apiUrl,
+      });
+      return c.json(installed, 200);
+    },
+  );
+
+  return router;
+}

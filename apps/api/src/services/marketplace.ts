@@ -1,0 +1,278 @@
+import {
+  AgentManifest,
+  type InstallMarketplaceItemBody,
+  type MarketplaceSearchQuery,
+  type PublishMarketplaceItemBody,
+  WorkflowDefinitionBody,
+} from '@devart/contracts';
+import { builtInCapabilities } from '@devart/core';
+import {
+  countMarketplaceDownload,
+  type Db,
+  getMarketplaceItem,
+  getMarketplaceItemByVersion,
+  insertMarketplaceItem,
+  listMarketplaceVersions,
+  lockMarketplaceName,
+  type MarketplaceDetailRow,
+  marketplaceNameOwner,
+  marketplaceQuality,
+  searchMarketplace,
+  yankMarketplaceItem,
+} from '@devart/db';
+import { fieldErrors, ProblemError } from '../problem';
+import { createWorkflow, workflowProblems } from './workflows';
+
+export interface Publisher {
+  userId: string;
+  isAdmin: boolean;
+}
+
+/** A manifest must describe what its type says: the checks of POST /api/workflows, or an AgentManifest. */
+function checkManifest(body: PublishMarketplaceItemBody): void {
+  if (body.item_type === 'workflow') {
+    const parsed = WorkflowDefinitionBody.safeParse(body.manifest);
+    if (!parsed.success) throw manifestProblem(fieldErrors('body', parsed.error.issues));
+    const problems = workflowProblems(parsed.data);
+    if (problems.length > 0) throw manifestProblem(problems);
+    return;
+  }
+  const parsed = AgentManifest.safeParse(body.manifest);
+  if (!parsed.success) throw manifestProblem(fieldErrors('body', parsed.error.issues));
+}
+
+function manifestProblem(errors: { location: string; field: string; message: string }[]): ProblemError {
+  const named = errors.map((e) => ({
+    location: 'body',
+    field: e.field === 'body' ? 'manifest' : `manifest.${e.field}`,
+    message: e.message,
+  }));
+  return new ProblemError('validation', named.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
+    errors: named,
+  });
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
+}
+
+/**
+ * Publishes one version. The first version of a name fixes its type and its owner; later
+ * versions must match. Concurrent publishes of one name@version are decided by the table's
+ * unique constraint: exactly one succeeds, the others get 409.
+ */
+export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publisher: Publisher) {
+  checkManifest(body);
+  try {
+    const item = await db.transaction(async (tx) => {
+      await lockMarketplaceName(tx, body.name);
+      const owner = await marketplaceNameOwner(tx, body.name);
+      if (owner && owner.item_type !== body.item_type) {
+        throw new ProblemError(
+          'conflict',
+          `${body.name} is published as a ${owner.item_type}; a version cannot change it to a ${body.item_type}.`,
+        );
+      }
+      if (owner && owner.publisher_id !== publisher.userId && !publisher.isAdmin) {
+        throw new ProblemError(
+          'forbidden',
+          `${body.name} belongs to another publisher: only they (or an admin) publish its versions.`,
+        );
+      }
+      return insertMarketplaceItem(tx, {
+        itemType: body.item_type,
+        name: body.name,
+        version: body.version,
+        description: body.description ?? null,
+        publisherId: publisher.userId,
+        tags: body.tags ?? [],
+        repositoryUrl: body.repository_url ?? null,
+        manifest: body.manifest,
+      });
+    });
+    return await withQuality(db, item);
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new ProblemError(
+        'conflict',
+        `${body.name}@${body.version} is already published; versions never change: publish a new one.`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Opaque cursor: the sort it belongs to and the last row's sort values. */
+function encodeSearchCursor(sort: string, position: string[]): string {
+  return Buffer.from(JSON.stringify([sort, ...position])).toString('base64url');
+}
+
+function decodeSearchCursor(cursor: string, sort: string): string[] {
+  try {
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(decoded) &&
+      decoded[0] === sort &&
+      decoded.length > 2 &&
+      decoded.every((v) => typeof v === 'string' && v.length <= 300)
+    ) {
+      return decoded.slice(1) as string[];
+    }
+  } catch {
+    // falls through to the problem below
+  }
+  throw new ProblemError('validation', 'query.cursor: is not a cursor this search returned', {
+    errors: [
+      {
+        location: 'query',
+        field: 'cursor',
+        message: 'is not a cursor this search returned (a cursor belongs to one sort)',
+      },
+    ],
+  });
+}
+
+/** Words of `q` as full-text prefix terms; punctuation separates words, as in names. */
+export function searchTerms(q: string | undefined): string[] {
+  return (q ?? '')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean)
+    .slice(0, 16);
+}
+
+export async function searchItems(db: Db, query: MarketplaceSearchQuery) {
+  const terms = searchTerms(query.q);
+  const sort = query.sort ?? (terms.length > 0 ? 'relevance' : 'newest');
+  if (sort === 'relevance' && terms.length === 0) {
+    throw new ProblemError('validation', 'query.sort: relevance needs a search text in q', {
+      errors: [{ location: 'query', field: 'sort', message: 'relevance needs a search text in q' }],
+    });
+  }
+  const page = await searchMarketplace(db, {
+    terms,
+    type: query.type,
+    tags: query.tags ?? [],
+    publisherId: query.publisher,
+    sort,
+    versions: query.versions,
+    after: query.cursor ? decodeSearchCursor(query.cursor, sort) : undefined,
+    limit: query.limit,
+  });
+  return { items: page.items, next_cursor: page.next ? encodeSearchCursor(sort, page.next) : null };
+}
+
+async function withQuality(db: Db, item: MarketplaceDetailRow) {
+  return { ...item, quality: item.item_type === 'workflow' ? await marketplaceQuality(db, item.id) : null };
+}
+
+export async function findItem(db: Db, itemId: string) {
+  const item = await getMarketplaceItem(db, itemId);
+  if (!item) throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  return withQuality(db, item);
+}
+
+export async function findItemVersion(db: Db, name: string, version: string) {
+  const item = await getMarketplaceItemByVersion(db, name, version);
+  if (!item) throw new ProblemError('not_found', `No ${name}@${version} in the marketplace.`);
+  return withQuality(db, item);
+}
+
+export async function listVersions(db: Db, name: string) {
+  const versions = await listMarketplaceVersions(db, name);
+  const first = versions[0];
+  if (!first) throw new ProblemError('not_found', `No ${name} in the marketplace.`);
+  const live = versions.filter((v) => v.yanked_at === null);
+  const latest = live.find((v) => !v.version.split('+')[0]!.includes('-')) ?? live[0];
+  return { name, item_type: first.item_type, latest: latest?.version ?? null, versions };
+}
+
+export async function yankItem(db: Db, itemId: string, by: Publisher) {
+  const result = await yankMarketplaceItem(db, itemId, by);
+  if (result.outcome === 'not_found') throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  if (result.outcome !== 'yanked') {
+    throw new ProblemError('forbidden', 'Only the publisher of this version or an admin may yank it.');
+  }
+  return withQuality(db, result.item);
+}
+
+/**
+ * Installs one exact version. A workflow item becomes a workflow here (checked again, as the
+ * rules may have tightened since it was published) and its download is counted in the same
+ * transaction; an agent item returns its manifest and the command that runs it.
+ */
+export async function installItem(
+  db: Db,
+  itemId: string,
+  body: InstallMarketplaceItemBody,
+  installer: { userId: string; apiUrl: string },
+) {
+  const found = await getMarketplaceItem(db, itemId);
+  if (!found) throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  const warnings: string[] = [];
+  if (found.yanked_at) {
+    warnings.push(
+      `${found.name}@${found.version} was yanked by its publisher at ${found.yanked_at.toISOString()}; prefer a newer version.`,
+    );
+  }
+  const summary = (item: MarketplaceDetailRow) => ({
+    item_id: item.id,
+    item_type: item.item_type,
+    name: item.name,
+    version: item.version,
+    downloads: item.downloads,
+    warnings,
+  });
+
+  if (found.item_type === 'workflow') {
+    const definition = WorkflowDefinitionBody.safeParse({
+      ...found.manifest,
+      ...(body.workflow_name ? { name: body.workflow_name } : {}),
+    });
+    if (!definition.success) {
+      throw new ProblemError(
+        'conflict',
+        `${found.name}@${found.version} no longer passes this installation's workflow checks: ${definition.error.issues[0]?.message}`,
+      );
+    }
+    return db.transaction(async (tx) => {
+      const workflow = await createWorkflow(tx, definition.data, installer.userId, {
+        marketplaceItemId: found.id,
+      });
+      const counted = await countMarketplaceDownload(tx, found.id);
+      return { ...summary(counted!), workflow };
+    });
+  }
+
+  const parsed = AgentManifest.safeParse(found.manifest);
+  if (!parsed.success) {
+    // Only a row written past the API (straight into the database) can get here.
+    throw new ProblemError(
+      'conflict',
+      `${found.name}@${found.version} has no valid agent manifest: ${parsed.error.issues[0]?.message}`,
+    );
+  }
+  const manifest = parsed.data;
+  const counted = await countMarketplaceDownload(db, found.id);
+  const unknown = manifest.capabilities.filter(
+    (c) => !(builtInCapabilities as readonly string[]).includes(c),
+  );
+  if (unknown.length > 0) {
+    warnings.push(
+      `The reference agent (devart agent) has no handler for ${unknown.join(', ')}: run the item's own image` +
+        `${manifest.image ? ` (${manifest.image})` : ''} with the same key, or an agent built on @devart/sdk.`,
+    );
+  }
+  return {
+    ...summary(counted!),
+    agent: {
+      manifest,
+      command: `npx devart agent --capability ${manifest.capabilities.join(',')} --api ${installer.apiUrl} --key "$DEVART_AGENT_KEY" --amqp "$DEVART_AMQP_URL"`,
+      steps: [
+        `An admin registers the agent: POST /api/agents {"name":"${found.name}","capabilities":${JSON.stringify(manifest.capabilities)}}.`,
+        'Export the returned api_key as DEVART_AGENT_KEY and broker.url as DEVART_AMQP_URL (needs a devart started with AMQP_URL).',
+        'Run the command.',
+      ],
+    },
+  };
+}
