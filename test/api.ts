@@ -3,11 +3,13 @@ import pino from 'pino';
 import { createApp } from '../apps/api/src/app';
 import { createTokenVerifier, signUserToken } from '../apps/api/src/auth/jwt';
 import { createTestDatabase, type TestDatabase } from './db';
+import { createTestSandboxes, type TestSandboxes } from './sandbox';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
 export interface TestApi extends TestDatabase {
   app: ReturnType<typeof createApp>;
+  sandboxes: TestSandboxes;
   token(role: UserRole, options?: { sub?: string; ttlSeconds?: number }): Promise<string>;
   /** Sends a JSON request as `auth` (a role's token, an agent key, a raw Authorization value, or nobody). */
   call(
@@ -20,17 +22,25 @@ export interface TestApi extends TestDatabase {
 /** The HTTP API over a database of its own, called in-process (no port). */
 export async function createTestApi(): Promise<TestApi> {
   const database = await createTestDatabase();
+  const logger = pino({ level: 'silent' });
+  const sandboxes = createTestSandboxes(database.db, logger);
   const app = createApp({
     db: database.db,
     verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
-    logger: pino({ level: 'silent' }),
+    logger,
     recordUsers: true,
+    sandboxes: sandboxes.service,
   });
   const token = (role: UserRole, options: { sub?: string; ttlSeconds?: number } = {}) =>
     signUserToken(TEST_JWT_SECRET, { role, sub: options.sub, ttlSeconds: options.ttlSeconds ?? 300 });
   return {
     ...database,
+    async drop() {
+      await sandboxes.cleanup();
+      await database.drop();
+    },
     app,
+    sandboxes,
     token,
     async call(method, path, { auth, body, headers = {} } = {}) {
       const init: RequestInit = { method, headers: { ...headers } };

@@ -25,8 +25,10 @@ import {
   type OutboxRelayOptions,
   startOutboxRelay,
 } from '../apps/api/src/services/outbox-relay';
+import { startSandboxSweeper } from '../apps/api/src/services/sandboxes';
 import { TEST_JWT_SECRET, type TestApi } from './api';
 import { createTestDatabase } from './db';
+import { createTestSandboxes } from './sandbox';
 
 /** Which broker this run tests: RabbitMQ when AMQP_URL is set, the in-process broker otherwise. */
 export const brokerKind: 'rabbitmq' | 'in-process' = process.env.AMQP_URL ? 'rabbitmq' : 'in-process';
@@ -104,7 +106,10 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   await broker.setup();
   const failures = options.failures ?? { backoff: { baseMs: 10, capMs: 50 } };
   const events = createEventHub({ db: database.db, logger });
+  const sandboxes = createTestSandboxes(database.db, logger);
+  const sweeper = startSandboxSweeper({ service: sandboxes.service, logger, intervalMs: 100 });
   const app = createApp({
+    sandboxes: sandboxes.service,
     events,
     db: database.db,
     verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
@@ -150,6 +155,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   const platform: TestPlatform = {
     ...database,
     app,
+    sandboxes,
     token,
     call,
     broker,
@@ -224,6 +230,8 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
           if (e.name.startsWith(prefix)) await management.deleteExchange(e.name).catch(() => {});
       }
       await broker.close();
+      sweeper.stop();
+      await sandboxes.cleanup();
       await database.drop();
     },
   };

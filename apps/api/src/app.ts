@@ -17,12 +17,14 @@ import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import { marketplaceRoutes } from './routes/marketplace';
 import type { AppEnv } from './routes/route-kit';
+import { sandboxRoutes } from './routes/sandboxes';
 import { taskRoutes } from './routes/tasks';
 import { workflowRunRoutes } from './routes/workflow-runs';
 import { workflowRoutes } from './routes/workflows';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { createEventHub, type EventHub } from './services/event-hub';
 import type { FailureSettings } from './services/failures';
+import { createSandboxService, type SandboxService } from './services/sandboxes';
 
 export interface AppDeps {
   db: Db;
@@ -38,6 +40,8 @@ export interface AppDeps {
   events?: EventHub;
   /** Retry backoff of tasks without their own (default 1 s base, 5 min cap). */
   failures?: FailureSettings;
+  /** Sandboxes; by default none, so sandbox requests answer 503 saying so. */
+  sandboxes?: SandboxService;
   version?: string;
 }
 
@@ -74,6 +78,18 @@ export function createApp(deps: AppDeps) {
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));
   app.route('/', marketplaceRoutes({ db }));
+  app.route(
+    '/',
+    sandboxRoutes({
+      sandboxes:
+        deps.sandboxes ??
+        createSandboxService({
+          db,
+          logger,
+          backend: { unavailable: 'This server runs no sandbox provider (SANDBOX_PROVIDER).' },
+        }),
+    }),
+  );
   app.route('/', workflowRunRoutes({ db }));
   app.route(
     '/',

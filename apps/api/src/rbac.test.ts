@@ -96,6 +96,16 @@ const taskStateFor: Record<string, 'held' | 'quarantined'> = {
   'POST /api/tasks/{taskId}/requeue': 'quarantined',
 };
 
+/** A fresh task IN_PROGRESS under the calling agent. */
+async function heldTask(): Promise<string> {
+  const [task] = await insertTasks(api.db, [
+    { title: 'rbac sandbox task', capability: 'shell', created_by: null },
+  ]);
+  const start = await api.call('POST', `/api/tasks/${task!.id}/start`, { auth: credentials.agent, body: {} });
+  expect(start.status).toBe(200);
+  return task!.id;
+}
+
 /**
  * A fresh row for each path parameter, in the state the operation acts on, so a write by one
  * principal never changes what the next one meets.
@@ -146,6 +156,14 @@ async function freshId(op: Operation, param: string): Promise<string> {
       `INSERT INTO workflows (name, definition) VALUES ('rbac target', '{"steps": []}') RETURNING id`,
     );
     return rows[0]!.id;
+  }
+  if (param === 'sandboxId') {
+    const res = await api.call('POST', `/api/agents/${callingAgentId}/request-sandbox`, {
+      auth: credentials.agent,
+      body: { task_id: await heldTask() },
+    });
+    expect(res.status, `provisioning a sandbox: ${await res.clone().text()}`).toBe(201);
+    return ((await res.json()) as { sandbox_id: string }).sandbox_id;
   }
   if (param === 'version') return '1.0.0'; // the version of the {name} fixture below
   if (param === 'itemId' || param === 'name') {
@@ -245,6 +263,10 @@ async function outcome(op: Operation, principal: Principal): Promise<string> {
   // A published version never changes: each allowed principal publishes a version of its own.
   if (op.method === 'POST' && op.path === '/api/marketplace') {
     (body as { version: string }).version = `1.0.${++publishedVersions}`;
+  }
+  // A sandbox is for a task the agent holds.
+  if (op.path.endsWith('/request-sandbox') && principal === 'agent') {
+    (body as { task_id: string }).task_id = await heldTask();
   }
   const before = await digestRows(api.db);
   const res = await api.call(op.method, path, { auth: credentials[principal], body });

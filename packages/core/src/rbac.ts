@@ -31,6 +31,11 @@ export const rbacMatrix = {
   'marketplace.publish': supervisors,
   'marketplace.yank': supervisors,
   'marketplace.install': supervisors,
+  'agents.self': agents,
+  'sandboxes.request': agents,
+  'sandboxes.read': [...readers, 'agent'],
+  'sandboxes.exec': agents,
+  'sandboxes.terminate': [...supervisors, 'agent'],
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

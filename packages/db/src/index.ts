@@ -7,6 +7,7 @@ export * from './failures';
 export * from './marketplace';
 export * from './migrate';
 export * from './outbox';
+export * from './sandboxes';
 export * from './tasks';
 export * from './users';
 export * from './workflow-runs';

@@ -1,1 +1,3 @@
+export * from './kubernetes';
+export * from './local';
 export * from './provider';

@@ -1,0 +1,277 @@
+import type { RequestSandboxBody, SandboxExecBody } from '@devart/contracts';
+import {
+  claimSandboxTermination,
+  type Db,
+  getSandbox,
+  getSandboxWithTask,
+  insertSandboxForTask,
+  liveSandboxIds,
+  markSandboxesLost,
+  markSandboxFailed,
+  markSandboxRunning,
+  type SandboxRow,
+  sandboxesToReap,
+} from '@devart/db';
+import {
+  SandboxNotFoundError,
+  type SandboxProvider,
+  type SandboxSpec,
+  SandboxSpecError,
+  SandboxUnavailableError,
+} from '@devart/sandbox';
+import type { Logger } from 'pino';
+import type { Principal } from '../middleware/auth';
+import { ProblemError } from '../problem';
+
+/** The sandbox backend of this process, or why there is none (bwrap missing…). */
+export type SandboxBackend = { provider: SandboxProvider } | { provider?: undefined; unavailable: string };
+
+export interface SandboxServiceOptions {
+  db: Db;
+  backend: SandboxBackend;
+  logger: Logger;
+  /** Live sandboxes one task may have at once (default 3). */
+  maxLivePerTask?: number;
+}
+
+/** A PROVISIONING row younger than this may still be provisioning in another API process. */
+const PROVISION_GRACE_SECONDS = 300;
+
+export function sandboxView(row: SandboxRow) {
+  const { id, ...rest } = row;
+  return { sandbox_id: id, ...rest };
+}
+
+/**
+ * Sandboxes as use cases: request (for a held task), read, exec, terminate, plus the sweep that
+ * ends those whose task finished or whose TTL passed, and start-up reconciliation with the
+ * provider. The table is the truth; the provider follows it.
+ */
+export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }: SandboxServiceOptions) {
+  const providerName = backend.provider?.name ?? 'none';
+
+  function providerOrThrow(): SandboxProvider {
+    if (backend.provider) return backend.provider;
+    throw new ProblemError('unavailable', backend.unavailable);
+  }
+
+  function ownerCheck(principal: Principal, sandbox: SandboxRow) {
+    if (principal.kind === 'agent' && principal.agent.id !== sandbox.agent_id) {
+      throw new ProblemError('forbidden', 'This sandbox belongs to another agent.');
+    }
+  }
+
+  async function removeAtProvider(row: SandboxRow) {
+    if (!row.external_id || !backend.provider || row.provider !== backend.provider.name) return;
+    try {
+      await backend.provider.terminate(row.external_id);
+    } catch (error) {
+      // The row already says TERMINATED; start-up reconciliation removes what is left.
+      logger.error({ err: error, sandbox_id: row.id }, 'sandbox termination at the provider failed');
+    }
+  }
+
+  async function terminateRow(id: string, reason: string): Promise<SandboxRow | undefined> {
+    const claimed = await claimSandboxTermination(db, id, reason);
+    if (claimed) {
+      await removeAtProvider(claimed);
+      logger.info({ sandbox_id: id, task_id: claimed.task_id, reason }, 'sandbox terminated');
+    }
+    return claimed;
+  }
+
+  async function request(principal: Principal, agentId: string, body: RequestSandboxBody) {
+    if (principal.kind !== 'agent' || principal.agent.id !== agentId) {
+      throw new ProblemError('forbidden', 'An agent requests sandboxes for itself only.');
+    }
+    const provider = providerOrThrow();
+    const spec: SandboxSpec = {
+      taskId: body.task_id,
+      image: body.image,
+      cpu: body.resources?.cpu ?? 1000,
+      memory: body.resources?.memory ?? 512,
+      ttlSeconds: body.ttl_seconds,
+      egress: body.egress,
+    };
+    const recorded = await insertSandboxForTask(db, {
+      agentId,
+      taskId: body.task_id,
+      provider: provider.name,
+      spec: { ...spec },
+      ttlSeconds: body.ttl_seconds,
+      maxLivePerTask,
+    });
+    switch (recorded.outcome) {
+      case 'no_task':
+        throw new ProblemError('not_found', `No task ${body.task_id}.`);
+      case 'not_held':
+        throw new ProblemError('forbidden', `Task ${body.task_id} is held by another agent.`);
+      case 'not_in_progress':
+        throw new ProblemError('conflict', `Task ${body.task_id} is not IN_PROGRESS: start it first.`);
+      case 'too_many':
+        throw new ProblemError(
+          'conflict',
+          `Task ${body.task_id} already has ${maxLivePerTask} live sandboxes: terminate one first.`,
+        );
+    }
+    const row = recorded.sandbox;
+    let info: Awaited<ReturnType<SandboxProvider['provision']>>;
+    try {
+      info = await provider.provision(spec);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      await markSandboxFailed(db, row.id, reason);
+      if (error instanceof SandboxSpecError) {
+        const field =
+          error.field === 'spec' ? 'body' : error.field === 'ttlSeconds' ? 'ttl_seconds' : error.field;
+        throw new ProblemError('validation', `body.${field}: ${error.message}`, {
+          errors: [{ location: 'body', field, message: error.message }],
+        });
+      }
+      if (error instanceof SandboxUnavailableError) throw new ProblemError('unavailable', reason);
+      throw error;
+    }
+    const running = await markSandboxRunning(db, row.id, info.id);
+    if (!running) {
+      // The task finished (and the sweep ended the row) while the provider worked.
+      await provider.terminate(info.id).catch(() => {});
+      throw new ProblemError(
+        'conflict',
+        `Task ${body.task_id} left IN_PROGRESS while its sandbox was provisioned.`,
+      );
+    }
+    return sandboxView(running);
+  }
+
+  async function read(principal: Principal, id: string) {
+    const row = await getSandbox(db, id);
+    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
+    ownerCheck(principal, row);
+    return sandboxView(row);
+  }
+
+  async function exec(principal: Principal, id: string, body: SandboxExecBody) {
+    const row = await getSandboxWithTask(db, id);
+    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
+    ownerCheck(principal, row);
+    if (row.status !== 'RUNNING' || !row.external_id) {
+      throw new ProblemError('conflict', `Sandbox ${id} is ${row.status}: nothing runs in it any more.`);
+    }
+    const remainingMs = row.expires_at.getTime() - Date.now();
+    if (!row.task_held || remainingMs <= 0) {
+      await terminateRow(id, row.task_held ? 'ttl' : 'task_finished');
+      throw new ProblemError(
+        'conflict',
+        row.task_held
+          ? `Sandbox ${id} outlived its TTL.`
+          : `Task ${row.task_id} is no longer in progress for this agent.`,
+      );
+    }
+    const provider = providerOrThrow();
+    try {
+      const result = await provider.exec(row.external_id, body.command, {
+        timeoutMs: Math.min(body.timeout_ms, remainingMs),
+        stdin: body.stdin,
+        env: body.env,
+      });
+      return {
+        exit_code: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        truncated: result.truncated,
+        timed_out: result.timedOut,
+        duration_ms: result.durationMs,
+      };
+    } catch (error) {
+      if (error instanceof SandboxNotFoundError) {
+        await terminateRow(id, 'lost');
+        throw new ProblemError('conflict', `Sandbox ${id} is gone at the provider.`);
+      }
+      if (error instanceof SandboxSpecError) {
+        throw new ProblemError('validation', `body.command: ${error.message}`, {
+          errors: [
+            { location: 'body', field: error.field === 'env' ? 'env' : 'command', message: error.message },
+          ],
+        });
+      }
+      if (error instanceof SandboxUnavailableError) throw new ProblemError('unavailable', error.message);
+      throw error;
+    }
+  }
+
+  async function terminate(principal: Principal, id: string) {
+    const row = await getSandbox(db, id);
+    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
+    ownerCheck(principal, row);
+    const ended = await terminateRow(id, 'terminated');
+    return sandboxView(ended ?? (await getSandbox(db, id))!);
+  }
+
+  /** Ends the sandboxes whose task finished or whose TTL passed; returns how many. */
+  async function sweep(): Promise<number> {
+    const due = await sandboxesToReap(db);
+    let ended = 0;
+    for (const { id, reason } of due) if (await terminateRow(id, reason)) ended++;
+    return ended;
+  }
+
+  /**
+   * At start-up: removes provider sandboxes the table does not know as live (left by a crash),
+   * and records as lost the live rows whose provider sandbox is gone.
+   */
+  async function reconcile(): Promise<{ removed: string[]; lost: number }> {
+    const provider = backend.provider;
+    if (!provider) return { removed: [], lost: 0 };
+    const present = await provider.list();
+    const live = await liveSandboxIds(db, provider.name, PROVISION_GRACE_SECONDS);
+    const removed: string[] = [];
+    if (live.provisioning === 0) {
+      for (const externalId of present) {
+        if (live.externalIds.has(externalId)) continue;
+        await provider.terminate(externalId);
+        removed.push(externalId);
+      }
+    }
+    const lost = await markSandboxesLost(db, provider.name, {
+      externalIds: present,
+      graceSeconds: PROVISION_GRACE_SECONDS,
+    });
+    if (removed.length > 0 || lost > 0)
+      logger.warn({ removed, lost }, 'sandboxes reconciled with the provider');
+    return { removed, lost };
+  }
+
+  return { providerName, request, read, exec, terminate, sweep, reconcile };
+}
+
+export type SandboxService = ReturnType<typeof createSandboxService>;
+
+export interface SandboxSweeper {
+  sweepNow(): Promise<number>;
+  stop(): void;
+}
+
+/** Runs the sandbox sweep on a timer in every API process. */
+export function startSandboxSweeper({
+  service,
+  logger,
+  intervalMs,
+}: {
+  service: SandboxService;
+  logger: Logger;
+  intervalMs: number;
+}): SandboxSweeper {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    service
+      .sweep()
+      .catch((error) => logger.error({ err: error }, 'sandbox sweep failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return { sweepNow: () => service.sweep(), stop: () => clearInterval(timer) };
+}

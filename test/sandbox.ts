@@ -1,0 +1,38 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Db } from '@devart/db';
+import { createLocalProvider, detectBubblewrap, type LocalSandboxProvider } from '@devart/sandbox';
+import type { Logger } from 'pino';
+import { createSandboxService, type SandboxService } from '../apps/api/src/services/sandboxes';
+
+/** Whether this machine runs bubblewrap sandboxes (`.ci/run` installs it). */
+export const bubblewrap = await detectBubblewrap();
+
+export interface TestSandboxes {
+  service: SandboxService;
+  provider: LocalSandboxProvider;
+  rootDir: string;
+  /** Terminates every sandbox the provider still has and removes its root. */
+  cleanup(): Promise<void>;
+}
+
+/** The real local (bubblewrap) provider over a temporary root, behind the API's sandbox service. */
+export function createTestSandboxes(db: Db, logger: Logger): TestSandboxes {
+  const rootDir = mkdtempSync(join(tmpdir(), 'devart-sandboxes-'));
+  const provider = createLocalProvider({ rootDir });
+  const service = createSandboxService({
+    db,
+    logger,
+    backend: bubblewrap.available ? { provider } : { unavailable: bubblewrap.hint },
+  });
+  return {
+    service,
+    provider,
+    rootDir,
+    async cleanup() {
+      for (const id of await provider.list().catch(() => [])) await provider.terminate(id).catch(() => {});
+      rmSync(rootDir, { recursive: true, force: true });
+    },
+  };
+}
