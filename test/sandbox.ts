@@ -8,6 +8,10 @@ import { createSandboxService, type SandboxService } from '../apps/api/src/servi
 
 /** Whether this machine runs bubblewrap sandboxes (`.ci/run` installs it). */
 export const bubblewrap = await detectBubblewrap();
+// CI installs bubblewrap: there, a missing one must fail the run instead of skipping the sandbox tests.
+if (!bubblewrap.available && process.env.DEVART_REQUIRE_BWRAP) {
+  throw new Error(`DEVART_REQUIRE_BWRAP is set but ${bubblewrap.hint}`);
+}
 
 export interface TestSandboxes {
   service: SandboxService;

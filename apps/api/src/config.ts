@@ -1,3 +1,4 @@
+import { KubernetesConfigError, kubernetesConfigFromEnv } from '@devart/sandbox';
 import { z } from 'zod';
 
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -64,6 +65,21 @@ export const ConfigSchema = z.object({
     (v) => (v === '' ? undefined : v),
     z.coerce.number().int().min(0).default(300_000),
   ),
+  /** Where sandboxes run: local (bubblewrap), kubernetes (one Pod each), or none (requests answer 503). */
+  SANDBOX_PROVIDER: optional(z.enum(['local', 'kubernetes', 'none'])).transform((v) => v ?? 'local'),
+  /** Workspaces of local sandboxes; unset = DEVART_DATA_DIR/sandboxes. */
+  SANDBOX_ROOT: optional(z.string().min(1)),
+  /** How often each API process ends sandboxes whose task finished or whose TTL passed, in seconds. */
+  SANDBOX_SWEEP_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(0.05).max(3600).default(2),
+  ),
+  /** Base64 kubeconfig for SANDBOX_PROVIDER=kubernetes; unset = the in-cluster service account. */
+  KUBE_CONFIG_DATA: optional(z.string().min(1)),
+  /** Namespace of sandbox Pods; unset = the kubeconfig context's namespace. */
+  K8S_NAMESPACE: optional(z.string().min(1)),
+  /** Image of sandbox Pods (needs sh, sleep, env, timeout; runs as uid 65532). */
+  AGENT_CONTAINER_IMAGE: optional(z.string().min(1)),
   /** pino log level. */
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',
@@ -82,6 +98,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.SANDBOX_PROVIDER === 'kubernetes') {
+    // Checked here so a bad cluster setting stops start-up naming the variable, before anything opens.
+    try {
+      kubernetesConfigFromEnv(env);
+    } catch (error) {
+      if (error instanceof KubernetesConfigError) {
+        throw new ConfigError(`Invalid configuration:\n  ${error.variable}: ${error.message}`);
+      }
+      throw error;
+    }
   }
   return parsed.data;
 }

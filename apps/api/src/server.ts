@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { connectPostgres, type Db, migrate, openPglite, ownsAuthUsers } from '@devart/db';
 import {
   type Broker,
@@ -6,6 +7,12 @@ import {
   createManagementClient,
   createRabbitBroker,
 } from '@devart/queue';
+import {
+  createKubernetesProvider,
+  createLocalProvider,
+  detectBubblewrap,
+  kubernetesConfigFromEnv,
+} from '@devart/sandbox';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app';
@@ -17,6 +24,7 @@ import { watchDeadLetters } from './services/dead-letters';
 import { createEventHub } from './services/event-hub';
 import { startLeaseReaper } from './services/lease-reaper';
 import { startOutboxRelay } from './services/outbox-relay';
+import { createSandboxService, type SandboxBackend, startSandboxSweeper } from './services/sandboxes';
 
 export interface OpenedDatabase {
   db: Db;
@@ -78,12 +86,41 @@ export function createBroker(config: Config, logger: Logger): { broker: Broker; 
   };
 }
 
+/**
+ * The sandbox provider the configuration names. A local provider without bubblewrap is not an
+ * error: the platform runs, warns once, and answers sandbox requests 503 with the same hint.
+ */
+export async function createSandboxBackend(
+  config: Config,
+  logger: Logger,
+  env: Record<string, string | undefined> = process.env,
+): Promise<SandboxBackend> {
+  if (config.SANDBOX_PROVIDER === 'none') {
+    return { unavailable: 'Sandboxes are switched off on this server (SANDBOX_PROVIDER=none).' };
+  }
+  if (config.SANDBOX_PROVIDER === 'kubernetes') {
+    return { provider: createKubernetesProvider(kubernetesConfigFromEnv(env)) };
+  }
+  const bubblewrap = await detectBubblewrap();
+  if (!bubblewrap.available) {
+    logger.warn(`sandboxes are unavailable: ${bubblewrap.hint}`);
+    return { unavailable: `Sandboxes are unavailable on this server: ${bubblewrap.hint}.` };
+  }
+  const provider = createLocalProvider({
+    rootDir: config.SANDBOX_ROOT ?? join(config.DEVART_DATA_DIR, 'sandboxes'),
+  });
+  logger.info({ bwrap: bubblewrap.version, limits: provider.limits }, 'local sandboxes (bubblewrap) ready');
+  return { provider };
+}
+
 export interface RunningPlatform {
   url: string;
   port: number;
   secret: string | undefined;
   broker: Broker;
   db: Db;
+  /** The sandbox provider in use, or why there is none. */
+  sandboxes: { provider: string } | { provider?: undefined; unavailable: string };
   close(): Promise<void>;
 }
 
@@ -123,6 +160,18 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     }
     const events = createEventHub({ db: database.db, logger });
     cleanup.push(() => events.stop());
+    const sandboxBackend = await createSandboxBackend(config, logger);
+    const sandboxes = createSandboxService({ db: database.db, backend: sandboxBackend, logger });
+    // A crash leaves nothing running: what the table does not know as live is removed.
+    await sandboxes
+      .reconcile()
+      .catch((error) => logger.error({ err: error }, 'sandbox reconciliation failed'));
+    const sweeper = startSandboxSweeper({
+      service: sandboxes,
+      logger,
+      intervalMs: config.SANDBOX_SWEEP_SECONDS * 1000,
+    });
+    cleanup.push(() => sweeper.stop());
     const secret =
       config.JWT_SECRET ?? (config.JWT_JWKS_URL ? undefined : readOrCreateSecret(config.DEVART_DATA_DIR));
     const app = createApp({
@@ -139,6 +188,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       leaseSeconds: config.TASK_LEASE_SECONDS,
       failures,
       events,
+      sandboxes,
     });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -161,6 +211,9 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       secret,
       broker,
       db: database.db,
+      sandboxes: sandboxBackend.provider
+        ? { provider: sandboxBackend.provider.name }
+        : { unavailable: sandboxBackend.unavailable },
       close: closeAll,
     };
   } catch (error) {

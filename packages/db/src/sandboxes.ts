@@ -23,10 +23,12 @@ const live = `status IN ('PROVISIONING', 'RUNNING')`;
 /**
  * Records a sandbox for a task the agent holds IN_PROGRESS, under the task's row lock: a
  * completion or failure of the task waits for it (and the sweep then terminates the sandbox),
- * and concurrent requests for one task count each other. Returns why not when it refuses.
+ * and concurrent requests for one task count each other. Run it in a transaction: the count is
+ * a second statement so that, under READ COMMITTED, it sees the sandboxes of the requests the
+ * lock made it wait for. Returns why not when it refuses.
  */
 export async function insertSandboxForTask(
-  db: Queryable,
+  tx: Queryable,
   input: {
     agentId: string;
     taskId: string;
@@ -39,13 +41,18 @@ export async function insertSandboxForTask(
   | { outcome: 'created'; sandbox: SandboxRow }
   | { outcome: 'no_task' | 'not_held' | 'not_in_progress' | 'too_many' }
 > {
-  const { rows } = await db.query<SandboxRow>(
-    `WITH held AS (
-       SELECT id FROM tasks WHERE id = $2 AND agent_id = $1 AND status = 'IN_PROGRESS' FOR UPDATE
-     )
-     INSERT INTO sandboxes (agent_id, task_id, provider, spec, expires_at)
-     SELECT $1, held.id, $3, $4::jsonb, now() + make_interval(secs => $5) FROM held
-     WHERE (SELECT count(*) FROM sandboxes s WHERE s.task_id = held.id AND s.${live}) < $6
+  const { rows: tasks } = await tx.query<{ status: string; agent_id: string | null }>(
+    'SELECT status, agent_id FROM tasks WHERE id = $1 FOR UPDATE',
+    [input.taskId],
+  );
+  const task = tasks[0];
+  if (!task) return { outcome: 'no_task' };
+  if (task.status !== 'IN_PROGRESS') return { outcome: 'not_in_progress' };
+  if (task.agent_id !== input.agentId) return { outcome: 'not_held' };
+  const { rows } = await tx.query<SandboxRow>(
+    `INSERT INTO sandboxes (agent_id, task_id, provider, spec, expires_at)
+     SELECT $1, $2, $3, $4::jsonb, now() + make_interval(secs => $5)
+     WHERE (SELECT count(*) FROM sandboxes s WHERE s.task_id = $2 AND s.${live}) < $6
      RETURNING ${columns}`,
     [
       input.agentId,
@@ -56,16 +63,7 @@ export async function insertSandboxForTask(
       input.maxLivePerTask,
     ],
   );
-  if (rows[0]) return { outcome: 'created', sandbox: rows[0] };
-  const { rows: tasks } = await db.query<{ status: string; agent_id: string | null }>(
-    'SELECT status, agent_id FROM tasks WHERE id = $1',
-    [input.taskId],
-  );
-  const task = tasks[0];
-  if (!task) return { outcome: 'no_task' };
-  if (task.status !== 'IN_PROGRESS') return { outcome: 'not_in_progress' };
-  if (task.agent_id !== input.agentId) return { outcome: 'not_held' };
-  return { outcome: 'too_many' };
+  return rows[0] ? { outcome: 'created', sandbox: rows[0] } : { outcome: 'too_many' };
 }
 
 /** PROVISIONING → RUNNING with the provider's id; undefined when it was terminated meanwhile. */

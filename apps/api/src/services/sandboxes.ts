@@ -93,14 +93,16 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
       ttlSeconds: body.ttl_seconds,
       egress: body.egress,
     };
-    const recorded = await insertSandboxForTask(db, {
-      agentId,
-      taskId: body.task_id,
-      provider: provider.name,
-      spec: { ...spec },
-      ttlSeconds: body.ttl_seconds,
-      maxLivePerTask,
-    });
+    const recorded = await db.transaction((tx) =>
+      insertSandboxForTask(tx, {
+        agentId,
+        taskId: body.task_id,
+        provider: provider.name,
+        spec: { ...spec },
+        ttlSeconds: body.ttl_seconds,
+        maxLivePerTask,
+      }),
+    );
     switch (recorded.outcome) {
       case 'no_task':
         throw new ProblemError('not_found', `No task ${body.task_id}.`);
