@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { type BuiltInCapability, builtInCapabilities } from '@devart/core';
 import { NonRetryableError, type TaskCallback, type TaskContext, type TaskOutcome } from '@devart/sdk';
 
@@ -32,63 +31,44 @@ function parseShellPayload(payload: Record<string, unknown>): ShellPayload {
   return { command: command as string[], timeout_ms: timeout_ms as number | undefined };
 }
 
+/** Cuts `text` to at most OUTPUT_CAP_BYTES of UTF-8; says whether it cut. */
+function capOutput(text: string): { text: string; cut: boolean } {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= OUTPUT_CAP_BYTES) return { text, cut: false };
+  // A cut through a multi-byte character decodes to U+FFFD, which is dropped.
+  return {
+    text: bytes
+      .subarray(0, OUTPUT_CAP_BYTES)
+      .toString('utf8')
+      .replace(/\uFFFD$/, ''),
+    cut: true,
+  };
+}
+
 /**
- * `shell`: runs payload.command (argv, no shell) with a wall-clock timeout and capped output. It
- * runs on the agent's host, NOT in a sandbox: enable it only for agents you would trust with a shell.
+ * `shell`: runs payload.command (argv, no shell unless it runs one) in a sandbox the API
+ * provisions for the task (bubblewrap on the API's host, or a Kubernetes Pod): no network, only
+ * its own /workspace writable, a wall-clock timeout (payload.timeout_ms, default 60 s) and output
+ * capped at 64 KiB per stream. There is no fallback to the agent's host: without a sandbox the
+ * task fails with the server's reason. The SDK terminates the sandbox when the handler returns.
  */
 export async function shell(task: TaskContext): Promise<TaskOutcome> {
   const { command, timeout_ms = 60_000 } = parseShellPayload(task.payload);
-  const started = performance.now();
-  return new Promise<TaskOutcome>((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const out = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
-    const collect = (key: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const room = OUTPUT_CAP_BYTES - out[key].length;
-      if (room <= 0) {
-        out.truncated = true;
-        return;
-      }
-      if (chunk.length > room) out.truncated = true;
-      out[key] = Buffer.concat([out[key], chunk.subarray(0, room)]);
-    };
-    child.stdout.on('data', collect('stdout'));
-    child.stderr.on('data', collect('stderr'));
-    let timedOut = false;
-    const kill = () => {
-      // The whole process group, so children of the command do not outlive it.
-      if (child.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, timeout_ms);
-    task.signal.addEventListener('abort', kill, { once: true });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new NonRetryableError(`cannot run ${command[0]}: ${error.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = {
-        exit_code: code,
-        signal,
-        stdout: out.stdout.toString('utf8'),
-        stderr: out.stderr.toString('utf8'),
-        truncated: out.truncated,
-        duration_ms: Math.round(performance.now() - started),
-      };
-      if (timedOut) resolve({ status: 'failed', error: `timed out after ${timeout_ms} ms`, details: result });
-      else if (code !== 0)
-        resolve({ status: 'failed', error: `exited with ${code ?? signal}`, details: result });
-      else resolve({ result, cost: 0 });
-    });
-  });
+  // The sandbox outlives the command by a minute at most, should the agent die before terminating it.
+  const box = await task.sandbox({ ttlSeconds: Math.ceil(timeout_ms / 1000) + 60 });
+  const run = await box.exec(command, { timeoutMs: Math.ceil(timeout_ms) });
+  const stdout = capOutput(run.stdout);
+  const stderr = capOutput(run.stderr);
+  const result = {
+    exit_code: run.exitCode,
+    stdout: stdout.text,
+    stderr: stderr.text,
+    truncated: run.truncated || stdout.cut || stderr.cut,
+    duration_ms: run.durationMs,
+  };
+  if (run.timedOut) return { status: 'failed', error: `timed out after ${timeout_ms} ms`, details: result };
+  if (run.exitCode !== 0) return { status: 'failed', error: `exited with ${run.exitCode}`, details: result };
+  return { result, cost: 0 };
 }
 
 const handlers: Record<BuiltInCapability, TaskCallback> = { echo, shell };

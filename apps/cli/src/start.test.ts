@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
+import { bubblewrap } from '../../../test/sandbox';
 
 const root = join(import.meta.dirname, '../../..');
 const bin = join(root, 'bin/devart.mjs');
@@ -95,35 +96,47 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
     expect(nobody.headers.get('content-type')).toBe('application/problem+json');
   });
 
-  it('defines the demo workflow, and a run of it is completed by the demo agents', async () => {
-    const auth = { authorization: `Bearer ${await token('supervisor')}` };
-    const list = (await (await fetch(`${url}/api/workflows`, { headers: auth })).json()) as {
-      items: { id: string; name: string }[];
-    };
-    const demo = list.items.find((w) => w.name === 'ci-pipeline');
-    expect(demo).toBeDefined();
-    const triggered = await fetch(`${url}/api/workflows/${demo!.id}/trigger`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ variables: { branch: 'feature-x' } }),
-    });
-    expect(triggered.status).toBe(201);
-    const { run_id } = (await triggered.json()) as { run_id: string };
-    let run: { status: string; steps: { step_key: string; status: string }[] } | undefined;
-    for (let i = 0; i < 100 && run?.status !== 'COMPLETED'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      run = await (await fetch(`${url}/api/workflow-runs/${run_id}`, { headers: auth })).json();
-    }
-    expect(run?.status).toBe('COMPLETED');
-    expect(run?.steps.map((s) => s.step_key)).toEqual(['checkout', 'lint', 'test', 'report']);
-    const report = await (
-      await fetch(`${url}/api/tasks?workflow_run_id=${run_id}&limit=10`, { headers: auth })
-    ).json();
-    const reportTask = (report as { items: { step_key: string; result: { summary: string } }[] }).items.find(
-      (t) => t.step_key === 'report',
-    );
-    expect(reportTask?.result.summary).toBe('lint passed, test passed on feature-x');
+  it('prints the demo agents and where their shell tasks run', () => {
+    expect(stdout).toMatch(/demo agents \(echo, shell\): 2/);
+    if (bubblewrap.available) expect(stdout).toMatch(/Sandboxes:\s+local \(bubblewrap, no network\)/);
+    else expect(stdout).toMatch(/Sandboxes:\s+none, so shell tasks fail: .*apt-get install bubblewrap/);
   });
+
+  it.skipIf(!bubblewrap.available)(
+    'defines the demo workflow, and a run of it is completed by the demo agents',
+    async () => {
+      const auth = { authorization: `Bearer ${await token('supervisor')}` };
+      const list = (await (await fetch(`${url}/api/workflows`, { headers: auth })).json()) as {
+        items: { id: string; name: string }[];
+      };
+      const demo = list.items.find((w) => w.name === 'ci-pipeline');
+      expect(demo).toBeDefined();
+      const triggered = await fetch(`${url}/api/workflows/${demo!.id}/trigger`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ variables: { branch: 'feature-x' } }),
+      });
+      expect(triggered.status).toBe(201);
+      const { run_id } = (await triggered.json()) as { run_id: string };
+      let run: { status: string; steps: { step_key: string; status: string }[] } | undefined;
+      for (let i = 0; i < 100 && run?.status !== 'COMPLETED'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = await (await fetch(`${url}/api/workflow-runs/${run_id}`, { headers: auth })).json();
+      }
+      expect(run?.status).toBe('COMPLETED');
+      expect(run?.steps.map((s) => s.step_key)).toEqual(['checkout', 'lint', 'test', 'report']);
+      const tasks = (await (
+        await fetch(`${url}/api/tasks?workflow_run_id=${run_id}&limit=10`, { headers: auth })
+      ).json()) as { items: { step_key: string; result: Record<string, unknown> }[] };
+      const result = (key: string) => tasks.items.find((t) => t.step_key === key)?.result;
+      // The test step is a shell task: the demo agents ran it in a bubblewrap sandbox.
+      expect(result('test')).toMatchObject({
+        exit_code: 0,
+        stdout: expect.stringMatching(/^testing d3adb33f/),
+      });
+      expect(result('report')?.summary).toBe('lint passed, test exited 0 on feature-x');
+    },
+  );
 
   it('serves the API docs without reaching the Internet', async () => {
     const page = await (await fetch(`${url}/api/docs`)).text();

@@ -7,8 +7,9 @@ import {
   type Delivery,
 } from '@devart/queue';
 import { createBatcher } from './batcher';
-import { type ApiClient, createApiClient } from './client';
+import { type ApiClient, createApiClient, expectOk } from './client';
 import { NonRetryableError } from './errors';
+import { createTaskSandboxes, type SandboxHandle, type SandboxOptions } from './sandbox';
 
 export type { TaskMessage };
 
@@ -19,6 +20,21 @@ export interface TaskContext extends TaskMessage {
   /** Extends the lease now; the SDK also does it on a timer while the callback runs. */
   heartbeat(): Promise<void>;
   logger: BrokerLogger;
+  /**
+   * Provisions a sandbox for this task through the API (`POST /api/agents/{id}/request-sandbox`):
+   * bubblewrap on the API's host or a Kubernetes Pod, with no network unless `egress` allows it.
+   * Every sandbox the callback opened is terminated when it returns or throws, before the outcome
+   * is reported; `terminate()` ends one earlier. Rejects with a `SandboxUnavailableError`
+   * (non-retryable, with the server's reason) when the server cannot provide sandboxes.
+   * @example
+   * await agent.startConsuming(async (task) => {
+   *   const box = await task.sandbox({ resources: { cpu: 500, memory: 256 }, ttlSeconds: 300 });
+   *   await box.exec(['sh', '-c', 'echo hello > greeting']);
+   *   const { exitCode, stdout } = await box.exec(['cat', 'greeting']);
+   *   return exitCode === 0 ? { result: stdout } : { status: 'failed', error: `cat exited with ${exitCode}` };
+   * });
+   */
+  sandbox(options?: SandboxOptions): Promise<SandboxHandle>;
 }
 
 /** A callback's answer: done (with a result and cost), or failed explicitly. */
@@ -40,6 +56,11 @@ export interface AgentOptions {
   amqpUrl?: string;
   /** An already connected broker instead of amqpUrl (the in-process broker of embedded mode). */
   broker?: Broker;
+  /**
+   * This agent's id, if known; otherwise the SDK asks `GET /api/agents/me` once, when a callback
+   * first opens a sandbox.
+   */
+  agentId?: string;
   /** Capabilities to consume; the agent always takes tasks without a capability too. */
   capabilities: string[];
   /** Tasks worked at once (and the broker prefetch). Default 1. */
@@ -98,6 +119,18 @@ export function createAgent(options: AgentOptions): Agent {
     apiKey: options.apiKey,
     fetch: options.fetch,
   });
+  // The agent's id, learned once (sandboxes are requested under it); a failed lookup is retried next time.
+  let agentId: Promise<string> | undefined = options.agentId ? Promise.resolve(options.agentId) : undefined;
+  const whoAmI = () => {
+    agentId ??= api
+      .call<{ id: string }>('GET', '/api/agents/me')
+      .then((res) => expectOk(res, 'GET /api/agents/me').id)
+      .catch((error) => {
+        agentId = undefined;
+        throw error;
+      });
+    return agentId;
+  };
   // Starts and completions travel in batches under load: one request and one commit for many tasks.
   const batched =
     <I extends { task_id: string }>(path: string) =>
@@ -166,8 +199,21 @@ export function createAgent(options: AgentOptions): Agent {
     const timer = setInterval(() => void heartbeat().catch(() => {}), Math.max(50, leaseMs / 3));
     let outcome: TaskOutcome;
     let failure: { error: string; retryable: boolean; details?: Record<string, unknown> } | undefined;
+    const sandboxes = createTaskSandboxes({
+      api,
+      taskId: message.task_id,
+      agentId: whoAmI,
+      signal: controller.signal,
+      logger,
+    });
     try {
-      outcome = await callback({ ...message, signal: controller.signal, heartbeat, logger });
+      outcome = await callback({
+        ...message,
+        signal: controller.signal,
+        heartbeat,
+        logger,
+        sandbox: (sandboxOptions) => sandboxes.open(sandboxOptions),
+      });
       if (outcome && outcome.status === 'failed') {
         failure = { error: outcome.error, retryable: outcome.retryable ?? true, details: outcome.details };
       }
@@ -179,6 +225,9 @@ export function createAgent(options: AgentOptions): Agent {
         details: { name: err.name, stack: trimStack(err) },
       };
     } finally {
+      // Before the outcome is reported: a finished task leaves nothing running (the lease is still
+      // extended meanwhile). Failures are logged; the platform's sweep ends what is left.
+      await sandboxes.closeAll();
       clearInterval(timer);
     }
     if (lost) {

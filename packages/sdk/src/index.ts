@@ -7,5 +7,12 @@ export {
   type TaskMessage,
   type TaskOutcome,
 } from './agent';
-export { type ApiClient, createApiClient } from './client';
-export { ApiError, NonRetryableError } from './errors';
+export { type ApiClient, type CallOptions, createApiClient } from './client';
+export { ApiError, NonRetryableError, SandboxUnavailableError } from './errors';
+export type {
+  SandboxEgress,
+  SandboxExecOptions,
+  SandboxExecResult,
+  SandboxHandle,
+  SandboxOptions,
+} from './sandbox';

@@ -1,10 +1,16 @@
 import type { WorkflowDefinitionBody } from '@devart/contracts';
 import { type Db, insertWorkflow } from '@devart/db';
 
-/** The demo workflow `devart start` defines on an installation that has none, so a new user can trigger a run at once. */
+/**
+ * The demo workflow `devart start` defines on an installation that has none, so a new user can
+ * trigger a run at once. Its `test` step is a `shell` task: the demo agents run it in a sandbox
+ * the API provisions (bubblewrap locally: no network, only /workspace writable). The checkout's
+ * sha reaches the command as an argument (`$1`), never spliced into the script.
+ */
 export const demoWorkflow = {
   name: 'ci-pipeline',
-  description: 'Demo: checkout → lint ‖ test → report, done by the echo demo agents.',
+  description:
+    'Demo: checkout → lint ‖ test → report, done by the demo agents; test runs a command in a sandbox (no network).',
   variables: { branch: { type: 'string', default: 'main', description: 'The branch to build' } },
   steps: [
     {
@@ -23,9 +29,18 @@ export const demoWorkflow = {
     },
     {
       key: 'test',
-      title: 'Test',
-      capability: 'echo',
-      payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
+      title: 'Test (in a sandbox)',
+      capability: 'shell',
+      payload: {
+        command: [
+          'sh',
+          '-c',
+          'echo "testing $1 in a sandbox"; uname -a; id; ls -la /workspace',
+          'sh',
+          '{{steps.checkout.result.sha}}',
+        ],
+        timeout_ms: 30_000,
+      },
       depends_on: ['checkout'],
     },
     {
@@ -33,17 +48,74 @@ export const demoWorkflow = {
       title: 'Report',
       capability: 'echo',
       payload: {
-        summary: 'lint {{steps.lint.result.status}}, test {{steps.test.result.status}} on {{vars.branch}}',
+        summary:
+          'lint {{steps.lint.result.status}}, test exited {{steps.test.result.exit_code}} on {{vars.branch}}',
       },
       depends_on: ['lint', 'test'],
     },
   ],
 } satisfies WorkflowDefinitionBody;
 
-/** Defines the demo workflow unless a workflow of that name exists. Returns its id when it defined it. */
+/**
+ * Definitions earlier versions of devart seeded as the demo; an installation still holding one
+ * unchanged gets the current demo (runs keep the definition they started with).
+ */
+const earlierDemoDefinitions = [
+  {
+    variables: { branch: { type: 'string', default: 'main', description: 'The branch to build' } },
+    steps: [
+      {
+        key: 'checkout',
+        title: 'Checkout',
+        capability: 'echo',
+        payload: { branch: '{{vars.branch}}', sha: 'd3adb33f' },
+        depends_on: [],
+      },
+      {
+        key: 'lint',
+        title: 'Lint',
+        capability: 'echo',
+        payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
+        depends_on: ['checkout'],
+      },
+      {
+        key: 'test',
+        title: 'Test',
+        capability: 'echo',
+        payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
+        depends_on: ['checkout'],
+      },
+      {
+        key: 'report',
+        title: 'Report',
+        capability: 'echo',
+        payload: {
+          summary: 'lint {{steps.lint.result.status}}, test {{steps.test.result.status}} on {{vars.branch}}',
+        },
+        depends_on: ['lint', 'test'],
+      },
+    ],
+  },
+];
+
+/**
+ * Defines the demo workflow unless a workflow of that name exists; replaces an earlier demo
+ * definition devart itself seeded and nobody changed. Anything else named `ci-pipeline` (edited,
+ * the user's own, installed from the marketplace) is left alone. Returns the workflow's id when it
+ * defined or replaced it.
+ */
 export async function seedDemoWorkflow(db: Db): Promise<string | undefined> {
-  const existing = await db.query('SELECT 1 FROM workflows WHERE name = $1', [demoWorkflow.name]);
-  if (existing.rowCount > 0) return undefined;
   const { name, description, ...definition } = demoWorkflow;
+  for (const earlier of earlierDemoDefinitions) {
+    const upgraded = await db.query<{ id: string }>(
+      `UPDATE workflows SET definition = $2::jsonb, description = $3
+       WHERE name = $1 AND created_by IS NULL AND marketplace_item_id IS NULL AND definition = $4::jsonb
+       RETURNING id`,
+      [name, JSON.stringify(definition), description, JSON.stringify(earlier)],
+    );
+    if (upgraded.rows[0]) return upgraded.rows[0].id;
+  }
+  const existing = await db.query('SELECT 1 FROM workflows WHERE name = $1', [name]);
+  if (existing.rowCount > 0) return undefined;
   return (await insertWorkflow(db, { name, description, definition, createdBy: null })).id;
 }

@@ -34,6 +34,14 @@ export interface SandboxServiceOptions {
   maxLivePerTask?: number;
 }
 
+/**
+ * The provider failed now (cluster unreachable, pod not ready in time): Retry-After tells clients
+ * it is worth another try, unlike the 503 of a server that has no provider at all.
+ */
+function transientlyUnavailable(reason: string): ProblemError {
+  return new ProblemError('unavailable', reason, { headers: { 'retry-after': '30' } });
+}
+
 /** A PROVISIONING row younger than this may still be provisioning in another API process. */
 const PROVISION_GRACE_SECONDS = 300;
 
@@ -130,7 +138,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
           errors: [{ location: 'body', field, message: error.message }],
         });
       }
-      if (error instanceof SandboxUnavailableError) throw new ProblemError('unavailable', reason);
+      if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(reason);
       throw error;
     }
     const running = await markSandboxRunning(db, row.id, info.id);
@@ -196,7 +204,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
           ],
         });
       }
-      if (error instanceof SandboxUnavailableError) throw new ProblemError('unavailable', error.message);
+      if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(error.message);
       throw error;
     }
   }

@@ -13,7 +13,9 @@ result (or the failure). Stops gracefully on SIGTERM/SIGINT (in-flight tasks get
 Built-in capabilities:
   echo    returns the payload as the result (tasks without a capability are echoed too)
   shell   runs payload.command (an argv array) with payload.timeout_ms (default 60000); output capped
-          at 64 KiB. It runs ON THIS HOST, not in a sandbox: only for agents you trust with a shell.
+          at 64 KiB. It runs in a sandbox the API provisions for the task (bubblewrap on the API's
+          host, or a Kubernetes Pod), without network and with only /workspace writable; never on
+          this host. If the API cannot provide a sandbox, the task fails with its reason.
 
 Options (each also read from the environment variable shown):
   --capability <list>  comma-separated capabilities, e.g. echo,shell   DEVART_CAPABILITIES

@@ -5,6 +5,9 @@ import { parseFlags, UsageError } from '../args';
 import { type CommandContext, configFromEnv } from '../context';
 import { referenceCallback } from '../reference-agent';
 
+/** The demo agents' capabilities; `shell` runs in a sandbox the API provisions, never on the host. */
+const demoCapabilities = ['echo', 'shell'];
+
 export const startHelp = `Usage: devart start [--port <n>] [--host <addr>] [--agents <n>]
 
 Applies pending migrations, then serves the API (and its docs at /api/docs).
@@ -14,8 +17,9 @@ Prints the URL and an admin login link; stops cleanly on Ctrl-C (SIGINT) or SIGT
 Options:
   --port <n>      port to listen on (default: PORT or 8787; 0 picks a free one)
   --host <addr>   interface to listen on (default: HOST or 127.0.0.1)
-  --agents <n>    demo agents to run in this process, with the echo capability (default: 2 on the
-                  embedded broker, 0 with AMQP_URL, where agents run as "devart agent" processes)
+  --agents <n>    demo agents to run in this process (default: 2 on the embedded broker, 0 with
+                  AMQP_URL, where agents run as "devart agent" processes), with the echo and shell
+                  capabilities: shell tasks run in a sandbox the API provisions (bubblewrap, no network)
   -h, --help      show this help`;
 
 export async function start(args: string[], ctx: CommandContext): Promise<number> {
@@ -45,13 +49,13 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
   try {
     for (const { apiKey } of await registerDemoAgents(platform.db, {
       count: demoCount,
-      capabilities: ['echo'],
+      capabilities: demoCapabilities,
     })) {
       const agent = createAgent({
         apiUrl: platform.url,
         apiKey,
         broker: platform.broker,
-        capabilities: ['echo'],
+        capabilities: demoCapabilities,
         concurrency: 4,
         logger,
         shutdownGraceMs: 5000,
@@ -68,7 +72,17 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
   ctx.out(`devart is running at ${platform.url}`);
   ctx.out(`  API docs:     ${platform.url}/api/docs`);
   ctx.out(
-    `  Broker:       ${config.AMQP_URL ? 'RabbitMQ' : 'in-process'}; demo agents (echo): ${demoAgents.length}`,
+    `  Broker:       ${config.AMQP_URL ? 'RabbitMQ' : 'in-process'}; demo agents (${demoCapabilities.join(', ')}): ${demoAgents.length}`,
+  );
+  const sandboxes = platform.sandboxes;
+  ctx.out(
+    `  Sandboxes:    ${
+      'unavailable' in sandboxes
+        ? `none, so shell tasks fail: ${sandboxes.unavailable}`
+        : sandboxes.provider === 'local'
+          ? 'local (bubblewrap, no network)'
+          : sandboxes.provider
+    }`,
   );
   if (platform.secret) {
     const token = await signUserToken(platform.secret, { role: 'admin', ttlSeconds: 12 * 3600 });
