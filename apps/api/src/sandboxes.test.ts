@@ -93,7 +93,7 @@ describe.skipIf(!bubblewrap.available)(
         agent_id: a!.id,
         provider: 'local',
         status: 'RUNNING',
-        spec: { cpu: 1000, memory: 512, ttlSeconds: 900, egress: 'none' },
+        spec: { cpu: 1000, memory: 512, ttl_seconds: 900, egress: 'none' },
       });
     });
 
@@ -101,7 +101,7 @@ describe.skipIf(!bubblewrap.available)(
       const [a] = agents;
       const res = await requestSandbox(a!, { taskId: await heldTask(a!), ttlSeconds: 60 });
       expect(res.status).toBe(201);
-      expect(((await res.json()) as { spec: { ttlSeconds: number } }).spec.ttlSeconds).toBe(60);
+      expect(((await res.json()) as { spec: { ttl_seconds: number } }).spec.ttl_seconds).toBe(60);
     });
 
     it('lets only the owning agent request, read, exec and terminate: another agent gets 403 and writes nothing', async () => {

@@ -106,7 +106,14 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
         agentId,
         taskId: body.task_id,
         provider: provider.name,
-        spec: { ...spec },
+        // Stored as the API spells it (snake_case); the provider's spec is rebuilt from the request.
+        spec: {
+          cpu: spec.cpu,
+          memory: spec.memory,
+          ttl_seconds: spec.ttlSeconds,
+          egress: spec.egress,
+          ...(spec.image ? { image: spec.image } : {}),
+        },
         ttlSeconds: body.ttl_seconds,
         maxLivePerTask,
       }),
