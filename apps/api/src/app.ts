@@ -42,6 +42,8 @@ export interface AppDeps {
   failures?: FailureSettings;
   /** Sandboxes; by default none, so sandbox requests answer 503 saying so. */
   sandboxes?: SandboxService;
+  /** An exec still running after this long is answered at once, its body kept alive (default 20 s). */
+  slowExecAfterMs?: number;
   version?: string;
 }
 
@@ -81,6 +83,7 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/',
     sandboxRoutes({
+      slowExecAfterMs: deps.slowExecAfterMs,
       sandboxes:
         deps.sandboxes ??
         createSandboxService({

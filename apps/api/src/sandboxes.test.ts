@@ -220,6 +220,39 @@ describe.skipIf(!bubblewrap.available)(
       expect(loud.stdout.length).toBeLessThan(3_000_000);
     });
 
+    it('answers a slow command at once and keeps the body alive until it ends; a sandbox ended meanwhile reports the kill', async () => {
+      const [a] = agents;
+      const app = createApp({
+        db: api.db,
+        verifyToken: createTokenVerifier({ secret: 'x'.repeat(40) }),
+        logger: pino({ level: 'silent' }),
+        recordUsers: false,
+        sandboxes: api.sandboxes.service,
+        slowExecAfterMs: 100,
+      });
+      const sandbox = await sandboxFor(a!);
+      const post = (command: string[]) =>
+        app.request(`/api/sandboxes/${sandbox.sandbox_id}/exec`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${a!.key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ command }),
+        });
+      const started = Date.now();
+      const slow = await post(['sh', '-c', 'sleep 0.6; echo finished']);
+      expect(slow.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(600);
+      const text = await slow.text();
+      expect(text.startsWith(' ')).toBe(true);
+      expect(JSON.parse(text)).toMatchObject({ exit_code: 0, stdout: 'finished\n', timed_out: false });
+
+      const doomed = await post(['sh', '-c', 'sleep 30']);
+      expect(doomed.status).toBe(200);
+      await api.call('DELETE', `/api/sandboxes/${sandbox.sandbox_id}`, { auth: a!.key });
+      const ended = JSON.parse(await doomed.text()) as { exit_code: number; error?: unknown };
+      expect(ended.exit_code === -1 ? ended.error : ended.exit_code).toBeTruthy();
+      expect(ended.exit_code).not.toBe(0);
+    });
+
     it('terminates idempotently: DELETE twice answers the ended sandbox, its workspace is gone, exec is 409', async () => {
       const [a] = agents;
       const sandbox = await sandboxFor(a!);

@@ -122,5 +122,8 @@ export const SandboxExecResult = z
     truncated: z.boolean().meta({ description: 'stdout or stderr was cut at the output cap.' }),
     timed_out: z.boolean(),
     duration_ms: z.number(),
+    error: z.object({ type: z.string(), detail: z.string() }).optional().meta({
+      description: 'Only on a command answered after 20 s whose sandbox then failed (exit_code -1).',
+    }),
   })
   .meta({ id: 'SandboxExecResult' });

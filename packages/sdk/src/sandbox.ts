@@ -57,6 +57,7 @@ interface SandboxView {
 }
 
 interface ExecView {
+  error?: { type: string; detail: string };
   exit_code: number;
   stdout: string;
   stderr: string;
@@ -125,6 +126,8 @@ export function createTaskSandboxes({
           );
         }
         const out = expectOk(res, `exec in sandbox ${id}`);
+        // A long command is answered 200 before it ends; a sandbox failure after that comes in the body.
+        if (out.error) throw new Error(`exec in sandbox ${id} failed: ${out.error.detail}`);
         return {
           exitCode: out.exit_code,
           stdout: out.stdout,

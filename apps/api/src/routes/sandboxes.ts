@@ -9,6 +9,7 @@ import {
 } from '@devart/contracts';
 import { createRoute } from '@hono/zod-openapi';
 import { authorize } from '../middleware/auth';
+import { ProblemError } from '../problem';
 import type { SandboxService } from '../services/sandboxes';
 import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
 
@@ -24,7 +25,77 @@ const unavailable = {
   },
 } as const;
 
-export function sandboxRoutes({ sandboxes }: { sandboxes: SandboxService }) {
+/** Resolves true once `promise` has settled (either way) within `ms`, false when it has not yet. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+    );
+  });
+}
+
+/**
+ * A 200 whose JSON body comes when the command ends. HTTP clients give up on an answer whose
+ * headers or body stay silent for long (Node's fetch after 300 s), so the headers go out now and
+ * a space every 15 s keeps the body alive; JSON allows leading whitespace. A failure after this
+ * point can no longer change the status: the body then carries `error`, a problem object.
+ */
+function keptAlive(running: Promise<Record<string, unknown>>): Response {
+  const encoder = new TextEncoder();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(' '));
+      timer = setInterval(() => controller.enqueue(encoder.encode(' ')), 15_000);
+      running
+        .then(
+          (result) => JSON.stringify(result),
+          (error: unknown) =>
+            JSON.stringify({
+              exit_code: -1,
+              stdout: '',
+              stderr: '',
+              truncated: false,
+              timed_out: false,
+              duration_ms: 0,
+              error:
+                error instanceof ProblemError
+                  ? { type: `urn:devart:problem:${error.code}`, detail: error.detail }
+                  : {
+                      type: 'urn:devart:problem:internal',
+                      detail: 'The command’s sandbox failed; it has been logged.',
+                    },
+            }),
+        )
+        .then((json) => {
+          clearInterval(timer);
+          controller.enqueue(encoder.encode(json));
+          controller.close();
+        });
+    },
+    cancel() {
+      clearInterval(timer);
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+}
+
+export function sandboxRoutes({
+  sandboxes,
+  slowExecAfterMs = 20_000,
+}: {
+  sandboxes: SandboxService;
+  /** An exec still running after this long is answered 200 at once, its body kept alive until it ends. */
+  slowExecAfterMs?: number;
+}) {
   const router = createRouter();
   const sandboxJson = { 'application/json': { schema: Sandbox } };
 
@@ -109,7 +180,10 @@ export function sandboxRoutes({ sandboxes }: { sandboxes: SandboxService }) {
       summary: 'Run a command (argv) in the sandbox and wait for it',
       description:
         'stdout and stderr are each capped (truncated says so); timeout_ms kills the whole process tree ' +
-        '(exit_code 124). Only the agent that owns the sandbox.',
+        '(exit_code 124). Only the agent that owns the sandbox. A command still running after 20 s is ' +
+        'answered 200 at once and its JSON body (preceded by spaces that keep the connection alive) comes ' +
+        'when it ends; a failure of the sandbox after that point makes the body carry `error` ' +
+        '({ type, detail }) with exit_code -1.',
       'x-devart-action': 'sandboxes.exec',
       security: bearerAuth,
       middleware: [authorize('sandboxes.exec')],
@@ -128,11 +202,16 @@ export function sandboxRoutes({ sandboxes }: { sandboxes: SandboxService }) {
         ...unavailable,
       },
     }),
-    async (c) =>
-      c.json(
-        await sandboxes.exec(c.get('auth').principal!, c.req.valid('param').sandboxId, c.req.valid('json')),
-        200,
-      ),
+    async (c) => {
+      const running = sandboxes.exec(
+        c.get('auth').principal!,
+        c.req.valid('param').sandboxId,
+        c.req.valid('json'),
+      );
+      const early = await settledWithin(running, slowExecAfterMs);
+      if (early) return c.json(await running, 200);
+      return keptAlive(running) as never;
+    },
   );
 
   router.openapi(
