@@ -22,13 +22,18 @@ export interface TestSandboxes {
 }
 
 /** The real local (bubblewrap) provider over a temporary root, behind the API's sandbox service. */
-export function createTestSandboxes(db: Db, logger: Logger): TestSandboxes {
+export function createTestSandboxes(
+  db: Db,
+  logger: Logger,
+  { providerKey }: { providerKey?: string } = {},
+): TestSandboxes {
   const rootDir = mkdtempSync(join(tmpdir(), 'devart-sandboxes-'));
   const provider = createLocalProvider({ rootDir });
   const service = createSandboxService({
     db,
     logger,
     backend: bubblewrap.available ? { provider } : { unavailable: bubblewrap.hint },
+    providerKey,
   });
   return {
     service,

@@ -8,7 +8,7 @@ import { createTestApi, type TestApi } from '../../../test/api';
 import { backend } from '../../../test/db';
 import { digestRows, expectProblem } from '../../../test/http';
 import { createTestPlatform, type TestPlatform } from '../../../test/platform';
-import { bubblewrap } from '../../../test/sandbox';
+import { bubblewrap, createTestSandboxes } from '../../../test/sandbox';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/jwt';
 import { createSandboxService } from './services/sandboxes';
@@ -348,6 +348,31 @@ describe.skipIf(!bubblewrap.available)(
     });
   },
 );
+
+describe.skipIf(!bubblewrap.available)(`local sandboxes with replicas on several hosts on ${backend}`, () => {
+  it('a replica on another host neither reaps, nor calls lost, nor terminates sandboxes it cannot see', async () => {
+    const [a] = agents;
+    const sandbox = await sandboxFor(a!);
+    await api.call('POST', `/api/tasks/${sandbox.task_id}/complete`, { auth: a!.key, body: {} });
+    const elsewhere = createTestSandboxes(api.db, pino({ level: 'silent' }), {
+      providerKey: 'local@other-host',
+    });
+    try {
+      expect(await elsewhere.service.sweep()).toBe(0);
+      expect(await elsewhere.service.reconcile()).toEqual({ removed: [], lost: 0 });
+      const agentPrincipal = { kind: 'agent', agent: { id: a!.id } } as never;
+      await expect(elsewhere.service.terminate(agentPrincipal, sandbox.sandbox_id)).rejects.toThrow(
+        /other-host|lives at provider/,
+      );
+      expect((await statusOf(sandbox.sandbox_id))?.status).toBe('RUNNING');
+      // This host's sweep ends it.
+      expect(await api.sandboxes.service.sweep()).toBeGreaterThanOrEqual(1);
+      expect((await statusOf(sandbox.sandbox_id))?.status).toBe('TERMINATED');
+    } finally {
+      await elsewhere.cleanup();
+    }
+  });
+});
 
 describe(`sandboxes without a provider on ${backend}`, () => {
   it('answers 503 problem+json saying how to install bubblewrap, and writes nothing', async () => {

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connectPostgres, type Db, migrate, openPglite, ownsAuthUsers } from '@devart/db';
 import {
@@ -161,7 +162,13 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     const events = createEventHub({ db: database.db, logger });
     cleanup.push(() => events.stop());
     const sandboxBackend = await createSandboxBackend(config, logger);
-    const sandboxes = createSandboxService({ db: database.db, backend: sandboxBackend, logger });
+    const sandboxes = createSandboxService({
+      db: database.db,
+      backend: sandboxBackend,
+      logger,
+      // Local sandboxes live on this host only: other replicas must leave them alone.
+      providerKey: sandboxBackend.provider?.name === 'local' ? `local@${hostname()}` : undefined,
+    });
     // A crash leaves nothing running: what the table does not know as live is removed.
     await sandboxes
       .reconcile()

@@ -124,18 +124,19 @@ export async function claimSandboxTermination(
   return rows[0];
 }
 
-/** Live sandboxes whose TTL passed or whose task left IN_PROGRESS (or its agent), with the reason. */
+/** Live sandboxes of one provider whose TTL passed or whose task left IN_PROGRESS (or its agent), with the reason. */
 export async function sandboxesToReap(
   db: Queryable,
+  provider: string,
   limit = 100,
 ): Promise<{ id: string; reason: 'ttl' | 'task_finished' }[]> {
   const { rows } = await db.query<{ id: string; reason: 'ttl' | 'task_finished' }>(
     `SELECT s.id, CASE WHEN s.expires_at <= now() THEN 'ttl' ELSE 'task_finished' END AS reason
      FROM sandboxes s JOIN tasks t ON t.id = s.task_id
-     WHERE s.${live}
+     WHERE s.provider = $1 AND s.${live}
        AND (s.expires_at <= now() OR t.status <> 'IN_PROGRESS' OR t.agent_id IS DISTINCT FROM s.agent_id)
-     ORDER BY s.created_at LIMIT $1`,
-    [limit],
+     ORDER BY s.created_at LIMIT $2`,
+    [provider, limit],
   );
   return rows;
 }

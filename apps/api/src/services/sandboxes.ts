@@ -32,6 +32,12 @@ export interface SandboxServiceOptions {
   logger: Logger;
   /** Live sandboxes one task may have at once (default 3). */
   maxLivePerTask?: number;
+  /**
+   * What the `provider` column records, and which rows this process may act on at the provider.
+   * Default the provider's name; a provider local to one host passes `local@<hostname>`, so
+   * replicas on other hosts neither reap nor call "lost" the sandboxes they cannot see.
+   */
+  providerKey?: string;
 }
 
 /**
@@ -55,9 +61,13 @@ export function sandboxView(row: SandboxRow) {
  * ends those whose task finished or whose TTL passed, and start-up reconciliation with the
  * provider. The table is the truth; the provider follows it.
  */
-export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }: SandboxServiceOptions) {
-  const providerName = backend.provider?.name ?? 'none';
-
+export function createSandboxService({
+  db,
+  backend,
+  logger,
+  maxLivePerTask = 3,
+  providerKey = backend.provider?.name ?? 'none',
+}: SandboxServiceOptions) {
   function providerOrThrow(): SandboxProvider {
     if (backend.provider) return backend.provider;
     throw new ProblemError('unavailable', backend.unavailable);
@@ -70,7 +80,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
   }
 
   async function removeAtProvider(row: SandboxRow) {
-    if (!row.external_id || !backend.provider || row.provider !== backend.provider.name) return;
+    if (!row.external_id || !backend.provider || row.provider !== providerKey) return;
     try {
       await backend.provider.terminate(row.external_id);
     } catch (error) {
@@ -105,7 +115,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
       insertSandboxForTask(tx, {
         agentId,
         taskId: body.task_id,
-        provider: provider.name,
+        provider: providerKey,
         // Stored as the API spells it (snake_case); the provider's spec is rebuilt from the request.
         spec: {
           cpu: spec.cpu,
@@ -174,6 +184,12 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
     if (row.status !== 'RUNNING' || !row.external_id) {
       throw new ProblemError('conflict', `Sandbox ${id} is ${row.status}: nothing runs in it any more.`);
     }
+    if (row.provider !== providerKey) {
+      throw new ProblemError(
+        'conflict',
+        `Sandbox ${id} lives at provider ${row.provider}; this API process serves ${providerKey}: send the call to that host.`,
+      );
+    }
     const remainingMs = row.expires_at.getTime() - Date.now();
     if (!row.task_held || remainingMs <= 0) {
       await terminateRow(id, row.task_held ? 'ttl' : 'task_finished');
@@ -220,13 +236,19 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
     const row = await getSandbox(db, id);
     if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
     ownerCheck(principal, row);
+    if ((row.status === 'PROVISIONING' || row.status === 'RUNNING') && row.provider !== providerKey) {
+      throw new ProblemError(
+        'conflict',
+        `Sandbox ${id} lives at provider ${row.provider}; this API process serves ${providerKey}: send the call to that host.`,
+      );
+    }
     const ended = await terminateRow(id, 'terminated');
     return sandboxView(ended ?? (await getSandbox(db, id))!);
   }
 
   /** Ends the sandboxes whose task finished or whose TTL passed; returns how many. */
   async function sweep(): Promise<number> {
-    const due = await sandboxesToReap(db);
+    const due = await sandboxesToReap(db, providerKey);
     let ended = 0;
     for (const { id, reason } of due) if (await terminateRow(id, reason)) ended++;
     return ended;
@@ -240,7 +262,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
     const provider = backend.provider;
     if (!provider) return { removed: [], lost: 0 };
     const present = await provider.list();
-    const live = await liveSandboxIds(db, provider.name, PROVISION_GRACE_SECONDS);
+    const live = await liveSandboxIds(db, providerKey, PROVISION_GRACE_SECONDS);
     const removed: string[] = [];
     if (live.provisioning === 0) {
       for (const externalId of present) {
@@ -249,7 +271,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
         removed.push(externalId);
       }
     }
-    const lost = await markSandboxesLost(db, provider.name, {
+    const lost = await markSandboxesLost(db, providerKey, {
       externalIds: present,
       graceSeconds: PROVISION_GRACE_SECONDS,
     });
@@ -258,7 +280,7 @@ export function createSandboxService({ db, backend, logger, maxLivePerTask = 3 }
     return { removed, lost };
   }
 
-  return { providerName, request, read, exec, terminate, sweep, reconcile };
+  return { providerKey, request, read, exec, terminate, sweep, reconcile };
 }
 
 export type SandboxService = ReturnType<typeof createSandboxService>;
