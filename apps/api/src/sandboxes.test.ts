@@ -11,6 +11,7 @@ import { createTestPlatform, type TestPlatform } from '../../../test/platform';
 import { bubblewrap, createTestSandboxes } from '../../../test/sandbox';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/jwt';
+import { reapExpiredLeases } from './services/failures';
 import { createSandboxService } from './services/sandboxes';
 
 let api: TestApi;
@@ -269,11 +270,17 @@ describe.skipIf(!bubblewrap.available)(
       await expectProblem(await exec(a!, sandbox.sandbox_id, { command: ['true'] }), 409, 'conflict');
     });
 
-    it('ends a sandbox when its task completes or fails, and when its TTL passes', async () => {
+    it('ends a sandbox when its task completes, fails or loses its lease, and when its TTL passes', async () => {
       const [a] = agents;
       const done = await sandboxFor(a!);
       const failed = await sandboxFor(a!);
       const expired = await sandboxFor(a!);
+      const lapsed = await sandboxFor(a!);
+      await api.db.query(`UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
+        lapsed.task_id,
+      ]);
+      const reaped = await reapExpiredLeases(api.db, { backoff: { baseMs: 10, capMs: 10 } });
+      expect(reaped.map((t) => t.id)).toEqual([lapsed.task_id]);
       expect(
         (
           await api.call('POST', `/api/tasks/${done.task_id}/complete`, {
@@ -294,7 +301,7 @@ describe.skipIf(!bubblewrap.available)(
         expired.sandbox_id,
       ]);
       // The sweep every API process runs on a timer (SANDBOX_SWEEP_SECONDS).
-      expect(await api.sandboxes.service.sweep()).toBeGreaterThanOrEqual(3);
+      expect(await api.sandboxes.service.sweep()).toBeGreaterThanOrEqual(4);
       expect(await statusOf(done.sandbox_id)).toEqual({
         status: 'TERMINATED',
         termination_reason: 'task_finished',
@@ -304,8 +311,12 @@ describe.skipIf(!bubblewrap.available)(
         termination_reason: 'task_finished',
       });
       expect(await statusOf(expired.sandbox_id)).toEqual({ status: 'TERMINATED', termination_reason: 'ttl' });
+      expect(await statusOf(lapsed.sandbox_id)).toEqual({
+        status: 'TERMINATED',
+        termination_reason: 'task_finished',
+      });
       const left = await api.sandboxes.provider.list();
-      for (const s of [done, failed, expired]) expect(left).not.toContain(s.external_id);
+      for (const s of [done, failed, expired, lapsed]) expect(left).not.toContain(s.external_id);
     });
 
     it('answers exec for a task that left IN_PROGRESS with 409 and ends the sandbox at once', async () => {
@@ -432,6 +443,10 @@ describe.skipIf(!bubblewrap.available)(`sandbox lifecycle in the running platfor
       ]);
       return rows[0]?.status === 'TERMINATED';
     });
-    expect(await p.sandboxes.provider.list()).not.toContain(sandbox.external_id);
+    // The row is marked first; the provider's removal follows it.
+    await p.waitFor(
+      'sandbox removed at the provider',
+      async () => !(await p.sandboxes.provider.list()).includes(sandbox.external_id),
+    );
   });
 });
