@@ -1,4 +1,4 @@
-import { type Db, outboxBacklog, type TaskRow } from '@devart/db';
+import { type Db, outboxBacklog, sandboxCounts, type TaskRow } from '@devart/db';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface FinishedRun {
@@ -39,6 +39,17 @@ export function createMetrics(db: Db) {
       );
       this.reset();
       for (const r of rows) this.set({ status: r.status }, r.n);
+    },
+  });
+  new Gauge({
+    name: 'devart_sandboxes',
+    help: 'Sandboxes by provider and status (from the database at scrape time).',
+    labelNames: ['provider', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sandboxCounts(db);
+      this.reset();
+      for (const r of rows) this.set({ provider: r.provider, status: r.status }, r.n);
     },
   });
   const outboxPending = new Gauge({

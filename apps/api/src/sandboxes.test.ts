@@ -319,6 +319,15 @@ describe.skipIf(!bubblewrap.available)(
       for (const s of [done, failed, expired, lapsed]) expect(left).not.toContain(s.external_id);
     });
 
+    it('counts sandboxes by provider and status in /metrics', async () => {
+      const text = await (await api.call('GET', '/metrics')).text();
+      const { rows } = await api.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM sandboxes WHERE provider = 'local' AND status = 'TERMINATED'",
+      );
+      expect(rows[0]!.n).toBeGreaterThan(0);
+      expect(text).toContain(`devart_sandboxes{provider="local",status="TERMINATED"} ${rows[0]!.n}`);
+    });
+
     it('answers exec for a task that left IN_PROGRESS with 409 and ends the sandbox at once', async () => {
       const [a] = agents;
       const sandbox = await sandboxFor(a!);

@@ -177,3 +177,13 @@ export async function markSandboxesLost(
   );
   return rowCount;
 }
+
+/** Sandboxes by provider and status, for metrics. */
+export async function sandboxCounts(
+  db: Queryable,
+): Promise<{ provider: string; status: SandboxRowStatus; n: number }[]> {
+  const { rows } = await db.query<{ provider: string; status: SandboxRowStatus; n: number }>(
+    'SELECT provider, status, count(*)::int AS n FROM sandboxes GROUP BY provider, status',
+  );
+  return rows;
+}
