@@ -1,6 +1,6 @@
 import type { UserRole } from '@devart/core';
 import pino from 'pino';
-import { createApp } from '../apps/api/src/app';
+import { type AppDeps, createApp } from '../apps/api/src/app';
 import { createTokenVerifier, signUserToken } from '../apps/api/src/auth/jwt';
 import { createTestDatabase, type TestDatabase } from './db';
 import { createTestSandboxes, type TestSandboxes } from './sandbox';
@@ -17,6 +17,20 @@ export interface TestApi extends TestDatabase {
     path: string,
     options?: { auth?: string; body?: unknown; headers?: Record<string, string> },
   ): Promise<Response>;
+}
+
+/**
+ * Another API process over an existing test database, as a second replica configured otherwise
+ * would be: the test secret, a silent logger, and `deps` on top.
+ */
+export function createAppOver(db: AppDeps['db'], deps: Partial<AppDeps> = {}): ReturnType<typeof createApp> {
+  return createApp({
+    db,
+    verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
+    logger: pino({ level: 'silent' }),
+    recordUsers: true,
+    ...deps,
+  });
 }
 
 /** The HTTP API over a database of its own, called in-process (no port). */

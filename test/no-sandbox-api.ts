@@ -1,8 +1,6 @@
 import pino from 'pino';
-import { createApp } from '../apps/api/src/app';
-import { createTokenVerifier } from '../apps/api/src/auth/jwt';
 import { createSandboxService } from '../apps/api/src/services/sandboxes';
-import { TEST_JWT_SECRET } from './api';
+import { createAppOver } from './api';
 import type { TestPlatform } from './platform';
 
 /**
@@ -13,15 +11,12 @@ import type { TestPlatform } from './platform';
  */
 export function noSandboxFetch(platform: TestPlatform, unavailable?: string): typeof fetch {
   const logger = pino({ level: 'silent' });
-  const app = createApp({
-    db: platform.db,
-    verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
-    logger,
-    recordUsers: true,
-    ...(unavailable
+  const app = createAppOver(
+    platform.db,
+    unavailable
       ? { sandboxes: createSandboxService({ db: platform.db, logger, backend: { unavailable } }) }
-      : {}),
-  });
+      : {},
+  );
   return ((input: string | URL | Request, init?: RequestInit) =>
     app.request(input instanceof Request ? input : String(input), init)) as typeof fetch;
 }

@@ -9,10 +9,9 @@ import {
   type PolicyRule,
   startFakeKubernetes,
 } from '../../../packages/sandbox/src/kubernetes-fake-api';
-import { TEST_JWT_SECRET } from '../../../test/api';
+import { createAppOver, TEST_JWT_SECRET } from '../../../test/api';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
-import { createApp } from './app';
-import { createTokenVerifier, signUserToken } from './auth/jwt';
+import { signUserToken } from './auth/jwt';
 import { loadConfig } from './config';
 import { createSandboxBackend } from './server';
 import { createSandboxService, type SandboxService } from './services/sandboxes';
@@ -42,7 +41,7 @@ async function kubernetesProvider() {
 }
 let database: TestDatabase;
 let service: SandboxService;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createAppOver>;
 let agent: { id: string; key: string };
 const logger = pino({ level: 'silent' });
 
@@ -52,13 +51,7 @@ beforeAll(async () => {
   const provider = await kubernetesProvider();
   expect(provider.name).toBe('kubernetes');
   service = createSandboxService({ db: database.db, logger, backend: { provider } });
-  app = createApp({
-    db: database.db,
-    verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
-    logger,
-    recordUsers: true,
-    sandboxes: service,
-  });
+  app = createAppOver(database.db, { sandboxes: service });
   const admin = await signUserToken(TEST_JWT_SECRET, { role: 'admin', ttlSeconds: 300 });
   const res = await call('POST', '/api/agents', admin, { name: 'k8s agent', capabilities: ['shell'] });
   const body = (await res.json()) as { id: string; api_key: string };

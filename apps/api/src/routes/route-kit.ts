@@ -15,6 +15,12 @@ export const problemResponses = {
 } as const;
 
 export const notFound = { 404: { description: 'No such resource', content: problemContent } } as const;
+export const unavailable = {
+  503: {
+    description: 'A backend this needs is not available here; the problem says why',
+    content: problemContent,
+  },
+} as const;
 export const conflict = {
   409: { description: 'The resource is not in a state that allows this', content: problemContent },
 } as const;

@@ -11,19 +11,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { authorize } from '../middleware/auth';
 import { ProblemError } from '../problem';
 import type { SandboxService } from '../services/sandboxes';
-import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
-
-const unavailable = {
-  503: {
-    description:
-      'No sandbox provider here (e.g. bubblewrap is not installed); the problem says how to fix it',
-    content: {
-      'application/problem+json': {
-        schema: problemResponses[400].content['application/problem+json'].schema,
-      },
-    },
-  },
-} as const;
+import { bearerAuth, conflict, createRouter, notFound, problemResponses, unavailable } from './route-kit';
 
 /** Resolves true once `promise` has settled (either way) within `ms`, false when it has not yet. */
 function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

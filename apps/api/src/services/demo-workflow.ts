@@ -7,26 +7,32 @@ import { type Db, insertWorkflow } from '@devart/db';
  * the API provisions (bubblewrap locally: no network, only /workspace writable). The checkout's
  * sha reaches the command as an argument (`$1`), never spliced into the script.
  */
+const variables = {
+  branch: { type: 'string', default: 'main', description: 'The branch to build' },
+} as const;
+const checkout = {
+  key: 'checkout',
+  title: 'Checkout',
+  capability: 'echo',
+  payload: { branch: '{{vars.branch}}', sha: 'd3adb33f' },
+  depends_on: [],
+};
+const lint = {
+  key: 'lint',
+  title: 'Lint',
+  capability: 'echo',
+  payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
+  depends_on: ['checkout'],
+};
+
 export const demoWorkflow = {
   name: 'ci-pipeline',
   description:
     'Demo: checkout → lint ‖ test → report, done by the demo agents; test runs a command in a sandbox (no network).',
-  variables: { branch: { type: 'string', default: 'main', description: 'The branch to build' } },
+  variables,
   steps: [
-    {
-      key: 'checkout',
-      title: 'Checkout',
-      capability: 'echo',
-      payload: { branch: '{{vars.branch}}', sha: 'd3adb33f' },
-      depends_on: [],
-    },
-    {
-      key: 'lint',
-      title: 'Lint',
-      capability: 'echo',
-      payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
-      depends_on: ['checkout'],
-    },
+    checkout,
+    lint,
     {
       key: 'test',
       title: 'Test (in a sandbox)',
@@ -62,22 +68,10 @@ export const demoWorkflow = {
  */
 const earlierDemoDefinitions = [
   {
-    variables: { branch: { type: 'string', default: 'main', description: 'The branch to build' } },
+    variables,
     steps: [
-      {
-        key: 'checkout',
-        title: 'Checkout',
-        capability: 'echo',
-        payload: { branch: '{{vars.branch}}', sha: 'd3adb33f' },
-        depends_on: [],
-      },
-      {
-        key: 'lint',
-        title: 'Lint',
-        capability: 'echo',
-        payload: { sha: '{{steps.checkout.result.sha}}', status: 'passed' },
-        depends_on: ['checkout'],
-      },
+      checkout,
+      lint,
       {
         key: 'test',
         title: 'Test',

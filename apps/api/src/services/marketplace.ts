@@ -20,6 +20,7 @@ import {
   searchMarketplace,
   yankMarketplaceItem,
 } from '@devart/db';
+import semver from 'semver';
 import { fieldErrors, ProblemError } from '../problem';
 import { createWorkflow, workflowProblems } from './workflows';
 
@@ -183,7 +184,7 @@ export async function listVersions(db: Db, name: string) {
   const first = versions[0];
   if (!first) throw new ProblemError('not_found', `No ${name} in the marketplace.`);
   const live = versions.filter((v) => v.yanked_at === null);
-  const latest = live.find((v) => !v.version.split('+')[0]!.includes('-')) ?? live[0];
+  const latest = live.find((v) => semver.prerelease(v.version) === null) ?? live[0];
   return { name, item_type: first.item_type, latest: latest?.version ?? null, versions };
 }
 
