@@ -9,6 +9,7 @@ import {
 import { createBatcher } from './batcher';
 import { type ApiClient, createApiClient, expectOk } from './client';
 import { NonRetryableError } from './errors';
+import { createReporter, type Report } from './reports';
 import { createTaskSandboxes, type SandboxHandle, type SandboxOptions } from './sandbox';
 
 export type { TaskMessage };
@@ -70,6 +71,12 @@ export interface AgentOptions {
   /** On stop, how long in-flight tasks may still run before they are reported as failed (ms, default 30 000). */
   shutdownGraceMs?: number;
   /**
+   * On stop, after the callbacks ended (or their grace ran out), how long the agent still tries to
+   * report the outcomes it holds before it gives them up (ms, default 30 000). A task whose outcome
+   * was given up runs again once its lease lapses.
+   */
+  reportGraceMs?: number;
+  /**
    * Send starts and completions in batches (`/api/tasks/start-batch`, `/complete-batch`) when many are
    * pending at once: one request and one commit for many tasks. Default true; false calls the per-task
    * endpoints.
@@ -84,13 +91,26 @@ export interface AgentOptions {
 export interface Agent {
   /** Subscribes to the task queues and runs `callback` for each task until stop(). */
   startConsuming(callback: TaskCallback): Promise<void>;
-  /** Stops taking work, lets in-flight tasks finish within the grace period, reports the rest as failed. */
+  /**
+   * Stops taking work, lets in-flight tasks finish within `shutdownGraceMs` (the rest are aborted and
+   * reported as failed), then waits up to `reportGraceMs` for every held outcome to be confirmed.
+   */
   stop(): Promise<void>;
-  /** Tasks running now. */
+  /** Tasks running now, or finished with their outcome not confirmed yet. */
   readonly inFlight: number;
+  /** Finished outcomes the platform has not confirmed yet. */
+  readonly pendingReports: number;
 }
 
 const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
+
+const shutdownFailure = (taskId: string, attempt: number): Report => ({
+  kind: 'failure',
+  taskId,
+  attempt,
+  error: 'agent shut down before the task finished',
+  retryable: true,
+});
 
 function isTaskMessage(body: unknown): body is TaskMessage {
   return TaskMessage.safeParse(body).success;
@@ -104,6 +124,15 @@ function trimStack(error: Error): string | undefined {
  * An agent: consumes its task queues, calls `start` (the fenced claim) for every message and acks
  * once `start` answered, runs the callback with heartbeats, then reports `complete` or
  * `report-failure`. Delivery is at-least-once; the API's fence makes effects exactly-once.
+ *
+ * A finished outcome is never dropped while the agent runs: the report is retried (network errors,
+ * 5xx, 429, 503 after its Retry-After; at most 5 s apart, jittered) and the task heartbeated so its
+ * lease holds, until the platform confirms it or answers that the attempt is no longer this
+ * agent's (409/404), or refuses the agent's key (401: the agent stops taking tasks). A result the
+ * platform refuses (400) is reported as a non-retryable failure with the server's detail. Its slot
+ * stays taken meanwhile, so an agent that cannot report takes no new work. `stop()` waits up to
+ * `reportGraceMs` for held outcomes. The start of a task is retried 5 times, then its message goes
+ * back to the queue; a start applied whose answer was lost leaves the task to its lease.
  * @example
  * const agent = createAgent({ apiUrl, apiKey, amqpUrl, capabilities: ['echo'], concurrency: 4 });
  * await agent.startConsuming(async (task) => ({ result: task.payload, cost: 0 }));
@@ -148,11 +177,12 @@ export function createAgent(options: AgentOptions): Agent {
       }));
     };
   const starts = createBatcher(batched<{ task_id: string; attempt: number }>('/api/tasks/start-batch'));
-  const completions = createBatcher(
-    batched<{ task_id: string; attempt: number; result: unknown; cost: number | string | undefined }>(
-      '/api/tasks/complete-batch',
-    ),
-  );
+  const reporter = createReporter({
+    api,
+    batch: options.batchReports !== false,
+    logger,
+    onRevoked: () => void refuseWork(),
+  });
   const ownsBroker = !options.broker;
   const broker =
     options.broker ??
@@ -165,7 +195,19 @@ export function createAgent(options: AgentOptions): Agent {
     });
 
   const consumers: Consumer[] = [];
-  const running = new Map<string, { controller: AbortController; done: Promise<void>; attempt: number }>();
+  interface Running {
+    controller: AbortController;
+    done: Promise<void>;
+    attempt: number;
+    /** 'starting' until start answered, 'working' while the callback runs, then 'reporting'. */
+    phase: 'starting' | 'working' | 'reporting';
+    /** Resolves when the phase leaves 'starting'/'working' (the callback ended, or never ran). */
+    callbackEnded: Promise<void>;
+    endCallback: () => void;
+    /** stop() gave the task up past its grace and reported it failed: work() reports nothing more. */
+    abandoned: boolean;
+  }
+  const running = new Map<string, Running>();
   let waiters: (() => void)[] = [];
   let stopping = false;
   let stopped: Promise<void> | undefined;
@@ -179,24 +221,52 @@ export function createAgent(options: AgentOptions): Agent {
     waiters = [];
     for (const wake of current) wake();
   };
+  /** The API refused this agent's key: stop consuming; the unacked messages go back to other agents. */
+  async function refuseWork() {
+    if (stopping) return;
+    stopping = true;
+    releaseSlot();
+    await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
+  }
 
   async function work(
     message: TaskMessage,
     task: { lease_expires_at: string | null },
     callback: TaskCallback,
-    controller: AbortController,
+    entry: Running,
   ) {
+    const { controller } = entry;
     const path = `/api/tasks/${message.task_id}`;
     let lost = false;
     const heartbeat = async () => {
-      const res = await api.call('POST', `${path}/heartbeat`);
+      const res = await api.call<{ detail?: string }>('POST', `${path}/heartbeat`);
       if (res.status === 409 || res.status === 404) {
+        const reason = `the task was taken away (${res.body?.detail ?? 'lease lapsed or cancelled'})`;
+        if (!lost && reporter.holds(message.task_id))
+          logger.warn(
+            { task_id: message.task_id, status: res.status },
+            `${reason}; its held outcome is dropped`,
+          );
         lost = true;
-        controller.abort(new Error('the task was taken away (lease lapsed or cancelled)'));
+        clearInterval(timer);
+        controller.abort(new Error(reason));
+        reporter.drop(message.task_id, reason);
       }
     };
+    // The timer runs until the outcome is settled: a held outcome keeps its lease. One heartbeat at a
+    // time, so a slow or unreachable API does not pile them up.
+    let beating = false;
+    const beat = () => {
+      if (beating || lost) return;
+      beating = true;
+      void heartbeat()
+        .catch(() => {})
+        .finally(() => {
+          beating = false;
+        });
+    };
     const leaseMs = task.lease_expires_at ? Date.parse(task.lease_expires_at) - Date.now() : 60_000;
-    const timer = setInterval(() => void heartbeat().catch(() => {}), Math.max(50, leaseMs / 3));
+    const timer = setInterval(beat, Math.max(50, leaseMs / 3));
     let outcome: TaskOutcome;
     let failure: { error: string; retryable: boolean; details?: Record<string, unknown> } | undefined;
     const sandboxes = createTaskSandboxes({
@@ -228,30 +298,29 @@ export function createAgent(options: AgentOptions): Agent {
       // Before the outcome is reported: a finished task leaves nothing running (the lease is still
       // extended meanwhile). Failures are logged; the platform's sweep ends what is left.
       await sandboxes.closeAll();
+    }
+    try {
+      if (lost) {
+        logger.warn({ task_id: message.task_id }, 'task lost before it finished; its result is dropped');
+        return;
+      }
+      // stop() gave up waiting for this callback and reported the attempt failed already.
+      if (entry.abandoned) return;
+      entry.phase = 'reporting';
+      entry.endCallback();
+      const report: Report = failure
+        ? { kind: 'failure', taskId: message.task_id, attempt: message.attempt, ...failure }
+        : {
+            kind: 'complete',
+            taskId: message.task_id,
+            attempt: message.attempt,
+            result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
+            cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
+          };
+      await reporter.report(report);
+    } finally {
       clearInterval(timer);
     }
-    if (lost) {
-      logger.warn({ task_id: message.task_id }, 'task lost before it finished; its result is dropped');
-      return;
-    }
-    const res = failure
-      ? await api.call('POST', `${path}/report-failure`, { ...failure, attempt: message.attempt })
-      : options.batchReports === false
-        ? await api.call('POST', `${path}/complete`, {
-            result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
-            cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
-            attempt: message.attempt,
-          })
-        : await completions.submit({
-            task_id: message.task_id,
-            result: outcome && outcome.status !== 'failed' ? outcome.result : undefined,
-            cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
-            attempt: message.attempt,
-          });
-    if (res.status === 409)
-      logger.warn({ task_id: message.task_id }, 'report refused: the task is no longer ours');
-    else if (res.status >= 300)
-      logger.error({ task_id: message.task_id, status: res.status, body: res.body }, 'report failed');
   }
 
   async function onDelivery(delivery: Delivery, callback: TaskCallback) {
@@ -267,7 +336,19 @@ export function createAgent(options: AgentOptions): Agent {
       return;
     }
     // Holding the slot from here keeps prefetch and concurrency honest while `start` is in flight.
-    const entry = { controller: new AbortController(), done: Promise.resolve(), attempt: message.attempt };
+    let endCallback!: () => void;
+    const callbackEnded = new Promise<void>((resolve) => {
+      endCallback = resolve;
+    });
+    const entry: Running = {
+      controller: new AbortController(),
+      done: Promise.resolve(),
+      attempt: message.attempt,
+      phase: 'starting',
+      callbackEnded,
+      endCallback,
+      abandoned: false,
+    };
     running.set(message.task_id, entry);
     let started: { status: number; body: { lease_expires_at: string | null } };
     try {
@@ -277,6 +358,7 @@ export function createAgent(options: AgentOptions): Agent {
           : await starts.submit({ task_id: message.task_id, attempt: message.attempt });
     } catch (error) {
       running.delete(message.task_id);
+      entry.endCallback();
       releaseSlot();
       logger.warn({ task_id: message.task_id, err: error }, 'start failed; message returned to the queue');
       delivery.nack({ requeue: true });
@@ -286,16 +368,16 @@ export function createAgent(options: AgentOptions): Agent {
       // Not an answer about the task but about this agent (its key revoked, or a capability it
       // lacks): dropping the message would leave the task TODO with nothing left to deliver it.
       running.delete(message.task_id);
+      entry.endCallback();
       releaseSlot();
       if (started.status === 401) {
-        logger.error(
-          { task_id: message.task_id },
-          'the API refused this agent’s key (revoked?); it stops taking tasks',
-        );
+        if (!stopping)
+          logger.error(
+            { task_id: message.task_id },
+            'the API refused this agent’s key (revoked?); it stops taking tasks',
+          );
         // Cancelling first returns this message with the other unacked ones, to the other agents.
-        stopping = true;
-        releaseSlot();
-        await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
+        await refuseWork();
       } else {
         logger.warn(
           { task_id: message.task_id, body: started.body },
@@ -309,6 +391,7 @@ export function createAgent(options: AgentOptions): Agent {
     delivery.ack();
     if (started.status !== 200) {
       running.delete(message.task_id);
+      entry.endCallback();
       releaseSlot();
       if (started.status !== 409 && started.status !== 404) {
         logger.warn(
@@ -318,10 +401,20 @@ export function createAgent(options: AgentOptions): Agent {
       }
       return;
     }
-    entry.done = work(message, started.body, callback, entry.controller)
+    if (entry.abandoned) {
+      // stop() ran out of grace while start was in flight: the task is ours now, so say it failed.
+      running.delete(message.task_id);
+      entry.endCallback();
+      releaseSlot();
+      void reporter.report(shutdownFailure(message.task_id, message.attempt));
+      return;
+    }
+    entry.phase = 'working';
+    entry.done = work(message, started.body, callback, entry)
       .catch((error) => logger.error({ task_id: message.task_id, err: error }, 'task report failed'))
       .finally(() => {
         running.delete(message.task_id);
+        entry.endCallback();
         releaseSlot();
       });
   }
@@ -329,6 +422,9 @@ export function createAgent(options: AgentOptions): Agent {
   const agent: Agent = {
     get inFlight() {
       return running.size;
+    },
+    get pendingReports() {
+      return reporter.pending;
     },
     async startConsuming(callback) {
       await broker.setup();
@@ -353,23 +449,34 @@ export function createAgent(options: AgentOptions): Agent {
         stopping = true;
         releaseSlot();
         await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
+        // First the callbacks, within their grace; those still running are aborted and reported failed.
         const grace = options.shutdownGraceMs ?? 30_000;
-        const all = Promise.all([...running.values()].map((r) => r.done));
+        const callbacks = Promise.all([...running.values()].map((r) => r.callbackEnded));
+        let graceTimer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
-          all.then(() => false),
-          new Promise((r) => setTimeout(() => r(true), grace).unref()),
+          callbacks.then(() => false),
+          new Promise<boolean>((r) => {
+            graceTimer = setTimeout(() => r(true), grace);
+          }),
         ]);
+        clearTimeout(graceTimer);
         if (timedOut) {
           for (const [taskId, entry] of running) {
+            if (entry.phase === 'reporting' || entry.abandoned) continue;
+            entry.abandoned = true;
             entry.controller.abort(new Error('agent shutting down'));
-            await api
-              .call('POST', `/api/tasks/${taskId}/report-failure`, {
-                error: 'agent shut down before the task finished',
-                retryable: true,
-                attempt: entry.attempt,
-              })
-              .catch(() => {});
+            // A start still in flight reports for itself once it knows the task is ours.
+            if (entry.phase === 'working') void reporter.report(shutdownFailure(taskId, entry.attempt));
           }
+        }
+        // Then the outcomes held: bounded, so a platform that never comes back cannot hold the agent.
+        const left = await reporter.drain(options.reportGraceMs ?? 30_000);
+        if (left > 0) {
+          logger.error(
+            { held: left },
+            `stopping with ${left} outcome(s) the platform never confirmed; their tasks run again when their leases lapse`,
+          );
+          reporter.abandonAll('agent stopped');
         }
         if (ownsBroker) await broker.close();
       })();

@@ -4,7 +4,7 @@ export interface ApiClientOptions {
   apiUrl: string;
   apiKey: string;
   fetch?: typeof fetch;
-  /** Attempts for a call that failed on the network or with a 5xx (default 5). */
+  /** Attempts for a call that failed on the network, with a 5xx or a 429 (default 5). */
   retries?: number;
 }
 
@@ -22,9 +22,50 @@ export interface CallOptions {
 export interface ApiResult<T> {
   status: number;
   body: T;
+  /** The answer's Retry-After header, if any (a 429 or 503 says when to come back). */
+  retryAfter?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date), clamped to
+ * [0, capMs]; undefined when there is no usable header.
+ * @example
+ * retryAfterMs('2', 60_000, Date.now()); // 2000
+ */
+export function retryAfterMs(
+  header: string | undefined | null,
+  capMs: number,
+  now: number,
+): number | undefined {
+  if (!header) return undefined;
+  const seconds = /^\s*\d+\s*$/.test(header) ? Number(header) * 1000 : Date.parse(header) - now;
+  return Number.isFinite(seconds) ? Math.min(capMs, Math.max(0, seconds)) : undefined;
+}
+
+/**
+ * Exponential backoff with jitter: half to all of `min(capMs, baseMs * 2^attempt)`, so agents that
+ * lost the API together do not come back in step.
+ * @example
+ * backoffMs(3, { baseMs: 100, capMs: 2000 }); // between 400 and 800
+ */
+export function backoffMs(
+  attempt: number,
+  { baseMs, capMs, random = Math.random }: { baseMs: number; capMs: number; random?: () => number },
+): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30)) * (0.5 + random() / 2);
+}
+
+/** A body that is not JSON (a proxy's HTML 502, a truncated answer) becomes a problem with its text. */
+function parseBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text.slice(0, 500) };
+  }
+}
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('the call was aborted');
@@ -42,9 +83,10 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 /**
- * The agent-facing HTTP API. Network errors and 5xx answers are retried with backoff (the
- * calls are idempotent or fenced, so a retry is safe; a call that is not passes `retries: 1`);
- * 4xx answers are returned to the caller.
+ * The agent-facing HTTP API. Network errors, 5xx and 429 answers are retried with backoff, honouring
+ * Retry-After up to 2 s (the calls are idempotent or fenced, so a retry is safe; a call that is not
+ * passes `retries: 1`); when the attempts run out a network error or 5xx rejects (an `ApiError`
+ * carrying the status and Retry-After), a 429 is returned. Other 4xx answers are returned to the caller.
  * @example
  * const api = createApiClient({ apiUrl, apiKey });
  * const me = await api.call<{ id: string }>('GET', '/api/agents/me');
@@ -61,9 +103,11 @@ export function createApiClient({ apiUrl, apiKey, fetch: doFetch = fetch, retrie
     const attempts = Math.max(1, options.retries ?? retries);
     const { signal } = options;
     let lastError: unknown;
+    let wait: number | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0)
-        await abortable(sleep(Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)), signal);
+        await abortable(sleep(wait ?? backoffMs(attempt, { baseMs: 100, capMs: 2000 })), signal);
+      wait = undefined;
       let res: Response;
       let text: string;
       try {
@@ -82,17 +126,20 @@ export function createApiClient({ apiUrl, apiKey, fetch: doFetch = fetch, retrie
         lastError = error;
         continue;
       }
-      const parsed = text ? (JSON.parse(text) as T) : (undefined as T);
-      if (res.status >= 500) {
+      const parsed = parseBody(text) as T;
+      const retryAfter = res.headers.get('retry-after') ?? undefined;
+      const lastAttempt = attempt === attempts - 1;
+      if (res.status >= 500 || (res.status === 429 && !lastAttempt)) {
+        wait = retryAfterMs(retryAfter, 2000, Date.now());
         lastError = new ApiError(
           res.status,
           parsed as never,
           `${method} ${path} answered ${res.status}`,
-          res.headers.get('retry-after') ?? undefined,
+          retryAfter,
         );
         continue;
       }
-      return { status: res.status, body: parsed };
+      return { status: res.status, body: parsed, ...(retryAfter === undefined ? {} : { retryAfter }) };
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
