@@ -18,6 +18,7 @@ import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/jwt';
+import { answerClientError } from './client-error';
 import type { Config } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
 import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
@@ -201,6 +202,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
       s.once('error', reject);
+      // Requests Node cannot parse (a URL over its header limit…) are answered as problem+json too.
+      s.on('clientError', answerClientError);
     });
     cleanup.push(
       () =>

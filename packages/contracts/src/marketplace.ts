@@ -1,6 +1,6 @@
 import semver from 'semver';
 import { z } from 'zod';
-import { Capability, JsonObject, Uuid } from './common';
+import { Capability, JsonObject, queryInt, Uuid } from './common';
 import { Workflow } from './workflows';
 
 const slugPart = '[a-z0-9][a-z0-9._-]{0,63}';
@@ -201,7 +201,7 @@ export const MarketplaceSearchQuery = z.strictObject({
     .default('latest')
     .meta({ description: 'latest: the newest matching version per name (releases before pre-releases).' }),
   cursor: z.string().max(1000).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: queryInt({ min: 1, max: 100 }).default(20),
 });
 export type MarketplaceSearchQuery = z.infer<typeof MarketplaceSearchQuery>;
 

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { Capability, JsonObject, Uuid } from './common';
+import { Capability, INT4_MAX, JsonObject, queryInt, Uuid } from './common';
+
+/** An attempt number as the message carried it; tasks.attempt is an int column. */
+const AttemptNumber = z.int().min(1).max(INT4_MAX);
 
 export const taskStatusValues = [
   'PENDING',
@@ -61,7 +64,7 @@ export const TaskListQuery = z.strictObject({
   capability: Capability.optional(),
   workflow_run_id: Uuid.optional(),
   cursor: z.string().max(200).optional().meta({ description: 'next_cursor of the previous page' }),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: queryInt({ min: 1, max: 200 }).default(50),
 });
 
 export const TaskPage = z
@@ -78,7 +81,7 @@ export const TaskIdParams = z.strictObject({ taskId: Uuid });
 
 export const StartTaskBody = z
   .strictObject({
-    attempt: z.int().min(1).optional().meta({
+    attempt: AttemptNumber.optional().meta({
       description: 'The attempt the message carried; a stale or duplicate message is refused with 409.',
     }),
   })
@@ -97,7 +100,7 @@ export const CompleteTaskBody = z
   .strictObject({
     result: z.unknown().optional().meta({ description: 'Any JSON value the task produced.' }),
     cost: Cost.optional(),
-    attempt: z.int().min(1).optional(),
+    attempt: AttemptNumber.optional(),
   })
   .meta({ id: 'CompleteTaskBody' });
 export type CompleteTaskBody = z.infer<typeof CompleteTaskBody>;
@@ -128,7 +131,7 @@ export const ReportFailureBody = z
     details: JsonObject.optional().meta({
       description: 'Anything useful, e.g. a trimmed stack; kept with the attempt.',
     }),
-    attempt: z.int().min(1).optional(),
+    attempt: AttemptNumber.optional(),
   })
   .meta({ id: 'ReportFailureBody' });
 export type ReportFailureBody = z.infer<typeof ReportFailureBody>;
@@ -173,7 +176,7 @@ export const TaskList = z.object({ items: z.array(Task) }).meta({ id: 'TaskList'
 export const StartTaskBatchBody = z
   .strictObject({
     items: z
-      .array(z.strictObject({ task_id: Uuid, attempt: z.int().min(1).optional() }))
+      .array(z.strictObject({ task_id: Uuid, attempt: AttemptNumber.optional() }))
       .min(1)
       .max(500),
   })
@@ -186,7 +189,7 @@ export const CompleteTaskBatchBody = z
       .array(
         z.strictObject({
           task_id: Uuid,
-          attempt: z.int().min(1).optional(),
+          attempt: AttemptNumber.optional(),
           result: z.unknown().optional(),
           cost: Cost.optional(),
         }),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Capability, JsonObject, Slug } from './common';
+import { Capability, DateTime, JsonObject, queryInt, Slug, Uuid } from './common';
 import { RetryBackoff } from './tasks';
 
 /** A step's key: what `depends_on` and `{{steps.<key>.result}}` name it by. */
@@ -89,10 +89,10 @@ export const WorkflowPage = z
 
 export const WorkflowListQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: queryInt({ min: 1, max: 200 }).default(50),
 });
 
-export const WorkflowIdParams = z.strictObject({ workflowId: z.guid({ error: 'must be a UUID' }) });
+export const WorkflowIdParams = z.strictObject({ workflowId: Uuid });
 
 export const TriggerWorkflowBody = z
   .strictObject({
@@ -130,16 +130,15 @@ export const WorkflowRunPage = z
 export const WorkflowRunListQuery = z.strictObject({
   status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']).optional(),
   cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: queryInt({ min: 1, max: 200 }).default(50),
 });
 
-export const RunIdParams = z.strictObject({ runId: z.guid({ error: 'must be a UUID' }) });
+export const RunIdParams = z.strictObject({ runId: Uuid });
 
 export const WorkflowStatsQuery = z.strictObject({
-  since: z.iso
-    .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2026-11-01T00:00:00Z' })
-    .optional()
-    .meta({ description: 'Runs started at or after this time (default: all).' }),
+  since: DateTime.optional().meta({
+    description: 'Runs started at or after this time (default: all); 1970 to 9999.',
+  }),
 });
 
 export const WorkflowStats = z

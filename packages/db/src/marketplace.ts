@@ -220,6 +220,14 @@ const sortColumns: Record<MarketplaceSortKey, SortColumn[]> = {
   downloads: [{ expr: 'downloads_all_versions', type: 'bigint', desc: true }, byName, byVersion, byId],
 };
 
+/**
+ * The type of each value of a search cursor, in order, for a sort: a caller checks a cursor
+ * against these before passing it as `after`, since a value that does not cast is a query error.
+ */
+export function marketplaceCursorTypes(sort: MarketplaceSortKey): SortColumn['type'][] {
+  return sortColumns[sort].map((column) => column.type);
+}
+
 export interface MarketplaceSearch {
   /** Prefix terms, all required: `['ci', 'pipe']` matches "CI pipelines". */
   terms: string[];

@@ -64,7 +64,8 @@ export function createTokenVerifier(options: JwtOptions): TokenVerifier {
     }
     const role = (payload.app_metadata as { role?: unknown } | undefined)?.role;
     return {
-      sub: payload.sub,
+      // Lowercased as every id entering the API is, so the caller's id compares equal to the rows' ids.
+      sub: payload.sub.toLowerCase(),
       email: typeof payload.email === 'string' ? payload.email : null,
       role: isUserRole(role) ? role : null,
       claims: payload,

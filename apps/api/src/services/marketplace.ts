@@ -15,6 +15,8 @@ import {
   listMarketplaceVersions,
   lockMarketplaceName,
   type MarketplaceDetailRow,
+  type MarketplaceSortKey,
+  marketplaceCursorTypes,
   marketplaceNameOwner,
   marketplaceQuality,
   searchMarketplace,
@@ -22,6 +24,7 @@ import {
 } from '@devart/db';
 import semver from 'semver';
 import { fieldErrors, ProblemError } from '../problem';
+import { invalidCursor, isCanonicalUuid, timestampInstant } from './cursor';
 import { createWorkflow, workflowProblems } from './workflows';
 
 export interface Publisher {
@@ -108,29 +111,40 @@ function encodeSearchCursor(sort: string, position: string[]): string {
   return Buffer.from(JSON.stringify([sort, ...position])).toString('base64url');
 }
 
-function decodeSearchCursor(cursor: string, sort: string): string[] {
+/** Whether one cursor value casts to its column's type: PostgreSQL would answer an error otherwise. */
+const cursorValueFits: Record<ReturnType<typeof marketplaceCursorTypes>[number], (value: string) => boolean> =
+  {
+    // ts_rank is a real: finite, never negative, and within real's range (PostgreSQL refuses underflow too).
+    real: (value) => {
+      if (!/^(\d+(\.\d*)?|\.\d+)(e[+-]?\d{1,3})?$/i.test(value)) return false;
+      const n = Number(value);
+      return n === 0 || (n >= 1e-37 && n <= 1e37);
+    },
+    // Names and version keys are ASCII; NUL or a surrogate could only come from a crafted cursor, and PostgreSQL refuses NUL in text.
+    text: (value) => value.length <= 300 && !value.includes('\u0000') && !/[\ud800-\udfff]/.test(value),
+    timestamptz: (value) => timestampInstant(value) !== undefined,
+    uuid: isCanonicalUuid,
+    bigint: (value) => /^\d{1,19}$/.test(value) && BigInt(value) <= 9223372036854775807n,
+  };
+
+/** A cursor this search handed out, for this sort, with every value as its column reads it. */
+function decodeSearchCursor(cursor: string, sort: MarketplaceSortKey): string[] {
+  const types = marketplaceCursorTypes(sort);
+  let decoded: unknown;
   try {
-    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(decoded) &&
-      decoded[0] === sort &&
-      decoded.length > 2 &&
-      decoded.every((v) => typeof v === 'string' && v.length <= 300)
-    ) {
-      return decoded.slice(1) as string[];
-    }
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // falls through to the problem below
+    throw invalidCursor();
   }
-  throw new ProblemError('validation', 'query.cursor: is not a cursor this search returned', {
-    errors: [
-      {
-        location: 'query',
-        field: 'cursor',
-        message: 'is not a cursor this search returned (a cursor belongs to one sort)',
-      },
-    ],
-  });
+  if (!Array.isArray(decoded) || decoded[0] !== sort) {
+    throw invalidCursor('is not a valid cursor for this sort (a cursor belongs to one sort)');
+  }
+  const values = decoded.slice(1) as unknown[];
+  const fits =
+    values.length === types.length &&
+    values.every((v, i) => typeof v === 'string' && cursorValueFits[types[i]!](v));
+  if (!fits) throw invalidCursor();
+  return values as string[];
 }
 
 /** Words of `q` as full-text prefix terms; punctuation separates words, as in names. */
