@@ -1,3 +1,4 @@
+import { DatabaseUnavailableError } from '@devart/db';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -101,10 +102,24 @@ export function validationProblem(target: string, issues: readonly z.core.$ZodIs
   return new ProblemError('validation', detail.join('; '), { errors });
 }
 
+/** Seconds a client should wait before trying again while the database is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+export function databaseUnavailable(error: DatabaseUnavailableError): ProblemError {
+  const detail = error.commitUnknown
+    ? 'The database connection broke while the change was being committed, so it may or may not have been applied. Read the resource before trying again.'
+    : 'The database is unreachable right now; nothing was changed. Try again shortly.';
+  return new ProblemError('unavailable', detail, {
+    headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+  });
+}
+
 /** The single error handler: domain problems, Hono's own exceptions, then anything else as a bare 500. */
 export function onError(logger: Logger) {
   return function handleError(error: Error, c: Context): Response {
     if (error instanceof ProblemError) return problemResponse(c, error);
+    // Not logged here: the database's availability tracker logs one warning per outage, not one per request.
+    if (error instanceof DatabaseUnavailableError) return problemResponse(c, databaseUnavailable(error));
     if (error instanceof HTTPException) {
       if (/malformed json/i.test(error.message)) {
         return problemResponse(

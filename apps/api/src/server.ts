@@ -34,9 +34,24 @@ export interface OpenedDatabase {
 }
 
 /** The database the configuration names: PostgreSQL when DATABASE_URL is set, else PGlite in the data directory. */
-export async function openDatabase(config: Config): Promise<OpenedDatabase> {
+export async function openDatabase(config: Config, logger?: Logger): Promise<OpenedDatabase> {
   if (config.DATABASE_URL) {
-    const db = connectPostgres(config.DATABASE_URL);
+    let outageStartedAt = 0;
+    const db = connectPostgres(config.DATABASE_URL, {
+      // One warning when the database stops answering and one line when it is back, however many
+      // requests and background loops meet the outage in between (they answer 503 or back off).
+      onAvailabilityChange(change) {
+        if (!change.available) {
+          outageStartedAt = Date.now();
+          logger?.warn(
+            { cause: errorSummary(change.error.cause) },
+            'database unreachable; answering 503 until it returns',
+          );
+        } else {
+          logger?.info({ outage_ms: Date.now() - outageStartedAt }, 'database reachable again');
+        }
+      },
+    });
     return { db, close: () => db.close() };
   }
   const unlock = lockDataDir(config.DEVART_DATA_DIR);
@@ -53,6 +68,12 @@ export async function openDatabase(config: Config): Promise<OpenedDatabase> {
     unlock();
     throw error;
   }
+}
+
+/** The driver's code and message, without a stack: an outage is not a bug. */
+function errorSummary(error: unknown): { code?: string; message: string } {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return { ...(typeof code === 'string' ? { code } : {}), message: String(message ?? error) };
 }
 
 /** The broker the configuration names, and how agents get access to it. */
@@ -128,7 +149,7 @@ export interface RunningPlatform {
 
 /** Migrates, connects the broker, then serves the API and runs the outbox relay and lease reaper until `close()`. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, logger);
   const cleanup: (() => Promise<void> | void)[] = [() => database.close()];
   const closeAll = async () => {
     for (const step of cleanup.reverse()) await step();

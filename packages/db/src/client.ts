@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { asDatabaseError, DatabaseUnavailableError, isConnectionError } from './unavailable';
 
 export interface QueryResult<Row> {
   rows: Row[];
@@ -16,12 +17,20 @@ export interface Queryable {
 
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
-  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
+   * On PostgreSQL, a connection that breaks before COMMIT is sent re-runs `fn` on a fresh one
+   * (a few times within seconds), so `fn` must be safe to run again: only database work, or
+   * effects that are harmless twice (the outbox relay's publishes, deduplicated downstream).
+   * A break during COMMIT is not retried: it rejects with a DatabaseUnavailableError.
+   */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
    * Calls `onNotify` with the payload of every NOTIFY on `channel` until the returned function is
    * called. Best effort: a dropped listener reconnects by itself and then calls `onNotify('')` once,
    * since notifications sent meanwhile are lost; callers keep a slow timer for what it missed.
+   * Resolves even while the database is down (it keeps trying with backoff); rejects only for
+   * faults that retrying cannot fix.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -38,35 +47,156 @@ const pgTypes = {
   },
 } as pg.CustomTypesConfig;
 
-/** Connects to PostgreSQL (`DATABASE_URL`). */
-export function connectPostgres(url: string, { max = 10 }: { max?: number } = {}): Db {
-  const pool = new pg.Pool({ connectionString: url, max, types: pgTypes });
-  // An idle client that loses its server must not crash the process; the next query reconnects.
+/** A change in whether the database answers, as seen by the work this process does. */
+export type AvailabilityChange = { available: false; error: DatabaseUnavailableError } | { available: true };
+
+export interface PostgresOptions {
+  /** Pool size. */
+  max?: number;
+  /**
+   * How long to wait for a connection, new or from a full pool, before failing with a
+   * DatabaseUnavailableError; during an outage requests answer 503 instead of hanging.
+   */
+  connectionTimeoutMillis?: number;
+  /** Called once when work starts failing for want of a connection and once when it succeeds again. */
+  onAvailabilityChange?: (change: AvailabilityChange) => void;
+  /** Bound on re-running a transaction whose connection broke before COMMIT (attempts and total time). */
+  transactionRetry?: { attempts: number; budgetMs: number };
+}
+
+// Backoff between re-runs of a cut transaction; the total stays under transactionRetry.budgetMs.
+const retryDelayMs = (attempt: number) => 100 * 3 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type TransactionAttempt<T> =
+  | { outcome: 'committed'; value: T }
+  | { outcome: 'cut'; error: DatabaseUnavailableError };
+
+/**
+ * Connects to PostgreSQL (`DATABASE_URL`). Connection faults never escape as `'error'` events:
+ * every client has a listener, a broken client is discarded by the pool, and a statement that
+ * meets a dead connection rejects with a DatabaseUnavailableError.
+ */
+export function connectPostgres(
+  url: string,
+  {
+    max = 10,
+    connectionTimeoutMillis = 5_000,
+    onAvailabilityChange,
+    transactionRetry = { attempts: 4, budgetMs: 3_000 },
+  }: PostgresOptions = {},
+): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types: pgTypes,
+    connectionTimeoutMillis,
+    keepAlive: true,
+  });
+  // An idle client that loses its server is dropped by the pool; the next query connects anew.
   pool.on('error', () => {});
+
+  let available = true;
+  const fault = (error: unknown): unknown => {
+    const mapped = asDatabaseError(error);
+    if (mapped instanceof DatabaseUnavailableError && available) {
+      available = false;
+      onAvailabilityChange?.({ available: false, error: mapped });
+    }
+    return mapped;
+  };
+  const succeeded = () => {
+    if (available) return;
+    available = true;
+    onAvailabilityChange?.({ available: true });
+  };
+
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<Row>(sql: string, params: readonly unknown[] = []) {
-      const res = await client.query(sql, params as unknown[]);
-      return { rows: res.rows as Row[], rowCount: res.rowCount ?? 0 };
+      try {
+        const res = await client.query(sql, params as unknown[]);
+        succeeded();
+        return { rows: res.rows as Row[], rowCount: res.rowCount ?? 0 };
+      } catch (error) {
+        throw fault(error);
+      }
     },
     async exec(sql: string) {
-      await client.query(sql);
+      try {
+        await client.query(sql);
+        succeeded();
+      } catch (error) {
+        throw fault(error);
+      }
     },
   });
+
+  /**
+   * One try of `fn` on its own connection. A connection that breaks before COMMIT is sent leaves
+   * nothing behind (the server rolls back), so that try is reported as `cut` and may be re-run; a
+   * break during COMMIT leaves the outcome unknown and is thrown, never retried.
+   */
+  const attemptTransaction = async <T>(fn: (tx: Queryable) => Promise<T>): Promise<TransactionAttempt<T>> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      const mapped = fault(error);
+      if (mapped instanceof DatabaseUnavailableError) return { outcome: 'cut', error: mapped };
+      throw mapped;
+    }
+    // A checked-out client has no pool listener: without this, a server restart mid-transaction
+    // is an unhandled 'error' event that ends the process.
+    let broken: Error | undefined;
+    const onClientError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onClientError);
+    let commitSent = false;
+    try {
+      await client.query('BEGIN');
+      const value = await fn(wrap(client));
+      // A client already broken refuses COMMIT without sending it: still a clean cut.
+      if (broken) throw broken;
+      commitSent = true;
+      await client.query('COMMIT');
+      succeeded();
+      return { outcome: 'committed', value };
+    } catch (error) {
+      if (!isConnectionError(error)) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+      broken ??= error as Error;
+      const mapped = fault(error) as DatabaseUnavailableError;
+      if (!commitSent) return { outcome: 'cut', error: mapped };
+      throw new DatabaseUnavailableError(
+        `The connection broke while committing, so whether the transaction was applied is unknown: ${mapped.message}`,
+        { cause: error, commitUnknown: true },
+      );
+    } finally {
+      client.off('error', onClientError);
+      // release(error) makes the pool discard the client instead of handing out a dead one.
+      client.release(broken);
+    }
+  };
+
   return {
     kind: 'postgres',
     ...wrap(pool),
     async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await fn(wrap(client));
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
+      const started = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        const tried = await attemptTransaction(fn);
+        if (tried.outcome === 'committed') return tried.value;
+        const delay = retryDelayMs(attempt);
+        if (
+          attempt >= transactionRetry.attempts ||
+          Date.now() - started + delay > transactionRetry.budgetMs
+        ) {
+          throw tried.error;
+        }
+        await sleep(delay);
       }
     },
     async listen(channel, onNotify) {
@@ -74,22 +204,61 @@ export function connectPostgres(url: string, { max = 10 }: { max?: number } = {}
       let client: pg.Client | undefined;
       let stopped = false;
       let retry: NodeJS.Timeout | undefined;
-      const connect = async () => {
-        const next = new pg.Client({ connectionString: url });
+      let delayMs = 250;
+      const scheduleReconnect = () => {
+        if (stopped || retry) return;
+        retry = setTimeout(() => {
+          retry = undefined;
+          // Failures are handled inside connect(), which schedules the next try itself.
+          void connect().catch(() => {});
+        }, delayMs);
+        delayMs = Math.min(delayMs * 2, 5_000);
+      };
+      const connect = async (): Promise<void> => {
+        const next = new pg.Client({ connectionString: url, connectionTimeoutMillis, keepAlive: true });
+        let lost = false;
+        const drop = (error: unknown) => {
+          if (lost) return;
+          lost = true;
+          if (client === next) client = undefined;
+          next.end().catch(() => {});
+          if (stopped) return;
+          fault(error);
+          scheduleReconnect();
+        };
+        next.on('error', drop);
+        next.on('end', () => drop(new Error('Connection terminated unexpectedly')));
         next.on('notification', (message) => {
           if (message.channel === channel) onNotify(message.payload ?? '');
         });
-        next.on('error', () => {
-          next.end().catch(() => {});
-          if (!stopped) retry = setTimeout(() => void connect().catch(() => {}), 1000);
-        });
-        await next.connect();
-        await next.query(`LISTEN ${channel}`);
+        try {
+          await next.connect();
+          await next.query(`LISTEN ${channel}`);
+        } catch (error) {
+          drop(error);
+          throw asDatabaseError(error);
+        }
+        if (stopped || lost) {
+          await next.end().catch(() => {});
+          return;
+        }
         client = next;
+        delayMs = 250;
+        succeeded();
         // A notification may have been missed while reconnecting.
         onNotify('');
       };
-      await connect();
+      try {
+        await connect();
+      } catch (error) {
+        // Down right now: the retry is already scheduled. Anything else (a wrong database name,
+        // bad credentials) is a configuration error the caller must hear about.
+        if (!(error instanceof DatabaseUnavailableError)) {
+          stopped = true;
+          clearTimeout(retry);
+          throw error;
+        }
+      }
       return async () => {
         stopped = true;
         clearTimeout(retry);

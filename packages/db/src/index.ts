@@ -9,6 +9,7 @@ export * from './migrate';
 export * from './outbox';
 export * from './sandboxes';
 export * from './tasks';
+export * from './unavailable';
 export * from './users';
 export * from './workflow-runs';
 export * from './workflows';

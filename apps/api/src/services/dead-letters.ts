@@ -1,6 +1,7 @@
-import type { Db } from '@devart/db';
+import { DatabaseUnavailableError, type Db } from '@devart/db';
 import type { Broker, Consumer } from '@devart/queue';
 import type { Logger } from 'pino';
+import { failureStreak } from './failure-streak';
 import { quarantinePoisonMessage } from './failures';
 
 /**
@@ -13,16 +14,36 @@ export async function watchDeadLetters({
   db,
   broker,
   logger,
+  retryDelayMs = 1000,
 }: {
   db: Db;
   broker: Broker;
   logger: Logger;
+  /** Wait between tries while the database is unreachable. */
+  retryDelayMs?: number;
 }): Promise<Consumer> {
-  return broker.consume(broker.topology.deadQueue, { prefetch: 50 }, async (delivery) => {
+  let cancelled = false;
+  const streak = failureStreak(logger, 'dead-letter watcher');
+  // While the database is down the message is held, not requeued: a requeue would spin through
+  // the queue and count against its delivery limit. Cancelling the consumer gives it back.
+  const quarantine = async (input: Parameters<typeof quarantinePoisonMessage>[1]) => {
+    for (;;) {
+      try {
+        const task = await quarantinePoisonMessage(db, input);
+        streak.succeeded();
+        return task;
+      } catch (error) {
+        if (!(error instanceof DatabaseUnavailableError) || cancelled) throw error;
+        streak.failed(error);
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+      }
+    }
+  };
+  const consumer = await broker.consume(broker.topology.deadQueue, { prefetch: 50 }, async (delivery) => {
     const reason = delivery.headers['x-first-death-reason'];
     const body = delivery.body as { task_id?: unknown; attempt?: unknown };
     if (reason === 'delivery_limit' && typeof body.task_id === 'string' && typeof body.attempt === 'number') {
-      const task = await quarantinePoisonMessage(db, {
+      const task = await quarantine({
         taskId: body.task_id,
         attempt: body.attempt,
         deliveries: delivery.deliveryCount || undefined,
@@ -31,4 +52,10 @@ export async function watchDeadLetters({
     }
     delivery.ack();
   });
+  return {
+    async cancel() {
+      cancelled = true;
+      await consumer.cancel();
+    },
+  };
 }

@@ -29,7 +29,13 @@ export function createEventHub({ db, logger }: { db: Db; logger: Logger }): Even
   return {
     subscribe(listener) {
       // Listening starts with the first subscriber, so a process nobody watches holds no extra connection.
-      unlisten ??= db.listen(EVENTS_CHANNEL, deliver);
+      // listen() rides out outages itself; it rejects only for faults retrying cannot fix, and then
+      // the next subscriber tries again instead of the rejection going unhandled.
+      unlisten ??= db.listen(EVENTS_CHANNEL, deliver).catch((error: unknown) => {
+        logger.warn({ err: error }, 'event stream: LISTEN failed; events are not delivered');
+        unlisten = undefined;
+        return async () => {};
+      });
       listeners.add(listener);
       return () => listeners.delete(listener);
     },

@@ -1,5 +1,6 @@
 import { type Db, reconcileAgentStatus } from '@devart/db';
 import type { Logger } from 'pino';
+import { failureStreak } from './failure-streak';
 import { type FailureSettings, reapExpiredLeases } from './failures';
 
 export interface LeaseReaper {
@@ -21,6 +22,7 @@ export function startLeaseReaper({
   failures: FailureSettings;
 }): LeaseReaper {
   let running = false;
+  const streak = failureStreak(logger, 'lease reaper');
   const reapNow = async () => {
     const reaped = await reapExpiredLeases(db, failures);
     for (const task of reaped) {
@@ -37,8 +39,9 @@ export function startLeaseReaper({
   const timer = setInterval(() => {
     if (running) return;
     running = true;
+    // A database outage fails every tick until it ends: one line when it starts, one when it ends.
     reapNow()
-      .catch((error) => logger.error({ err: error }, 'lease reaper failed'))
+      .then(streak.succeeded, streak.failed)
       .finally(() => {
         running = false;
       });

@@ -1,6 +1,7 @@
 import { claimDueOutbox, type Db, markOutboxSent, type OutboxRow, purgeSentOutbox } from '@devart/db';
 import type { Broker, OutgoingMessage } from '@devart/queue';
 import type { Logger } from 'pino';
+import { failureStreak } from './failure-streak';
 
 export interface OutboxRelayOptions {
   db: Db;
@@ -46,7 +47,8 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   let stopped = false;
   let wake: (() => void) | undefined;
   let pendingWake = false;
-  let failing = false;
+  const streak = failureStreak(logger, 'outbox relay');
+  let failures = 0;
   let lastPurge = 0;
 
   const relayBatch = async (): Promise<number> =>
@@ -77,35 +79,37 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     while (!stopped) {
       try {
         await drainOnce();
-        if (failing) logger.info('outbox relay: publishing again');
-        failing = false;
+        streak.succeeded();
         if (Date.now() - lastPurge > 60_000) {
           lastPurge = Date.now();
           await purgeSentOutbox(db, retainSentSeconds);
         }
       } catch (error) {
-        // One line per outage, not one per batch.
-        if (!failing) logger.warn({ err: error }, 'outbox relay: publishing failed; retrying');
-        failing = true;
+        // Unpublished rows stay in the outbox; one line per outage, not one per batch.
+        streak.failed(error);
       }
       if (stopped) break;
-      if (pendingWake) {
+      if (pendingWake && !streak.failing) {
         pendingWake = false;
         continue;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, failing ? Math.min(pollIntervalMs * 2, 5000) : pollIntervalMs);
+        // While failing, NOTIFYs do not cut the wait short (each new task would retry a broken
+        // broker at once); the wait grows to 2 s, so the relay resumes within 2 s of a recovery.
+        const delay = streak.failing ? Math.min(pollIntervalMs * 2 ** failures++, 2000) : pollIntervalMs;
+        const timer = setTimeout(resolve, delay);
         wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
       wake = undefined;
+      if (!streak.failing) failures = 0;
     }
   };
 
   const unlisten = await db.listen('devart_outbox', () => {
-    if (wake) wake();
+    if (wake && !streak.failing) wake();
     else pendingWake = true;
   });
   const running = loop();

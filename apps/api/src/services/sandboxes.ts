@@ -22,6 +22,7 @@ import {
 import type { Logger } from 'pino';
 import type { Principal } from '../middleware/auth';
 import { ProblemError } from '../problem';
+import { failureStreak } from './failure-streak';
 
 /** The sandbox backend of this process, or why there is none (bwrap missing…). */
 export type SandboxBackend = { provider: SandboxProvider } | { provider?: undefined; unavailable: string };
@@ -301,12 +302,14 @@ export function startSandboxSweeper({
   intervalMs: number;
 }): SandboxSweeper {
   let running = false;
+  // A database outage fails every tick until it ends: one line when it starts, one when it ends.
+  const streak = failureStreak(logger, 'sandbox sweeper');
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     service
       .sweep()
-      .catch((error) => logger.error({ err: error }, 'sandbox sweep failed'))
+      .then(streak.succeeded, streak.failed)
       .finally(() => {
         running = false;
       });

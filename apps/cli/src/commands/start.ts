@@ -45,6 +45,11 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
     `devart: starting on ${config.DATABASE_URL ? 'PostgreSQL' : `the embedded database in ${config.DEVART_DATA_DIR}`}…`,
   );
   const platform = await startPlatform(config, logger);
+  // A last line of defence, not a fix: a rejection nobody handled is a bug, but it should reach the
+  // log as a line operators' tooling reads rather than end the API for every client with a raw stack.
+  const onUnhandledRejection = (reason: unknown) =>
+    logger.error({ err: reason }, 'unhandled promise rejection; this is a bug, please report it');
+  process.on('unhandledRejection', onUnhandledRejection);
   const demoAgents: Agent[] = [];
   try {
     for (const { apiKey } of await registerDemoAgents(platform.db, {
@@ -65,6 +70,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
     }
     if (demoAgents.length > 0) await seedDemoWorkflow(platform.db);
   } catch (error) {
+    process.off('unhandledRejection', onUnhandledRejection);
     await platform.close();
     throw error;
   }
@@ -103,6 +109,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
       ctx.err(`devart: ${signal} received, shutting down…`);
       await Promise.all(demoAgents.map((a) => a.stop()));
       await platform.close();
+      process.off('unhandledRejection', onUnhandledRejection);
       ctx.err('devart: stopped');
       resolve(0);
     };
