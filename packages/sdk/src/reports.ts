@@ -239,9 +239,11 @@ export function createReporter({
         answer.status === undefined ? { action: 'retry' } : classifyReportStatus(answer.status);
       if (verdict.action === 'retry') {
         unreachable(answer);
-        const wait =
-          retryAfterMs(answer.retryAfter, maxRetryAfterMs, Date.now()) ??
-          backoffMs(tries, { baseMs: 250, capMs: maxBackoffMs, random });
+        // At least what the server asked for, never faster than the backoff (a Retry-After of 0 must not spin).
+        const wait = Math.max(
+          retryAfterMs(answer.retryAfter, maxRetryAfterMs, Date.now()) ?? 0,
+          backoffMs(tries, { baseMs: 250, capMs: maxBackoffMs, random }),
+        );
         await pause(wait, stop);
         continue;
       }
