@@ -406,6 +406,51 @@ describe(`failures on ${backend} + ${brokerKind}`, () => {
     await stopped;
   });
 
+  it('a lapsed lease is retried within 3 s of the reap, however long the retry backoff and the relay poll', async () => {
+    // A 10 s backoff and a 30 s relay poll: only an immediate, NOTIFY-woken republish fits in 3 s.
+    platform = await createTestPlatform({
+      leaseSeconds: 1,
+      reaperIntervalMs: 100,
+      failures: { backoff: { baseMs: 10_000, capMs: 10_000 }, random: () => 0.99 },
+      relay: { pollIntervalMs: 30_000 },
+    });
+    const p = platform;
+    const [lost, rescuer] = await Promise.all([
+      p.registerAgent(['lapse'], 'lost'),
+      p.registerAgent(['lapse'], 'rescuer'),
+    ]);
+    let release!: () => void;
+    const never = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const lostRuns: number[] = [];
+    const lostAgent = await p.startAgent(
+      lost,
+      async (task) => {
+        lostRuns.push(task.attempt);
+        await never;
+      },
+      { capabilities: ['lapse'], fetch: withoutHeartbeats(p), shutdownGraceMs: 60_000 },
+    );
+    const id = await createTask(p, { title: 'lapses once', capability: 'lapse' });
+    await p.waitFor('the first agent to start', async () => lostRuns.length === 1);
+    const stopped = lostAgent.stop();
+    await p.startAgent(rescuer, () => ({ result: 'rescued' }), { capabilities: ['lapse'] });
+    await waitForTask(p, id, 'DONE', (t) => t.status === 'DONE', 15_000);
+    const { rows } = await p.db.query<{ reaped_to_retry_ms: number }>(
+      `SELECT extract(epoch FROM b.started_at - a.ended_at)::float8 * 1000 AS reaped_to_retry_ms
+       FROM task_attempts a JOIN task_attempts b ON b.task_id = a.task_id AND b.attempt = 2
+       WHERE a.task_id = $1 AND a.attempt = 1 AND a.outcome = 'LEASE_EXPIRED'`,
+      [id],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.reaped_to_retry_ms).toBeLessThan(3000);
+    // The lapse still counts as a retry, so a task that keeps losing its agents ends quarantined.
+    expect(await taskState(p, id)).toMatchObject({ attempt: 2, retry_count: 1, last_error: 'lease expired' });
+    release();
+    await stopped;
+  });
+
   it('a task whose every attempt leases out is quarantined after max_retries + 1 attempts, all LEASE_EXPIRED', async () => {
     platform = await createTestPlatform({ leaseSeconds: 1, reaperIntervalMs: 100 });
     const p = platform;

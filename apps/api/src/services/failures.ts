@@ -64,7 +64,11 @@ function decide(
     agent_id: task.agent_id,
     retry_count: decision.retryCount,
     status: decision.outcome === 'retry' ? 'TODO' : 'QUARANTINED',
-    delay_ms: decision.outcome === 'retry' ? decision.delayMs : 0,
+    // A lapsed lease has already waited out the lease and says the agent went away, not that the
+    // task failed: backing off on top only delayed the retry (measured up to 1 s at base 1000 ms,
+    // doubling with every lapse), so it is republished at once. retry_count still grows, so a
+    // task that keeps killing its agents is quarantined all the same.
+    delay_ms: decision.outcome === 'retry' && failure.outcome !== 'LEASE_EXPIRED' ? decision.delayMs : 0,
     error: capErrorMessage(failure.error),
     outcome: failure.outcome,
     details: failure.details ?? null,
