@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectPostgres, DatabaseUnavailableError, type Db } from '@devart/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../../test/throwaway-postgres';
 import { signUserToken } from './auth/jwt';
 
@@ -225,6 +225,8 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
   };
 
   it('stays up through a fast restart and a kill -9 of the postmaster, answering 503 meanwhile and resuming after', async () => {
+    // The API's own log is the evidence when this fails.
+    onTestFailed(() => console.error(`devart start stdout:\n${stdout}\nstderr:\n${stderr}`));
     // Steady load for the whole test: writes and readiness probes; every answer is recorded.
     const answers: { path: string; status: number }[] = [];
     let loading = true;
@@ -256,9 +258,15 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
 
     await dispatchWorks();
 
+    const recovered = (n: number) =>
+      eventually(`recovery ${n} in the log`, async () =>
+        logLines().filter((l) => l.msg === 'database reachable again').length >= n ? true : undefined,
+      );
+
     // Outage 1: pg_ctl restart -m fast terminates every connection.
     await server.restartFast();
     await dispatchWorks();
+    await recovered(1);
     expect(child.exitCode).toBeNull();
 
     // Outage 2: the postmaster killed; down until started again.
@@ -276,6 +284,7 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
       (await fetch(`${apiUrl}/ready`)).status === 200 ? true : undefined,
     );
     await dispatchWorks();
+    await recovered(2);
 
     // The event hub's LISTEN came back: a failure NOTIFYed after the outage reaches the stream.
     const bad = await createTask('shell without a command', { capability: 'shell', payload: {} });

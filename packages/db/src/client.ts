@@ -97,16 +97,22 @@ export function connectPostgres(
   pool.on('error', () => {});
 
   let available = true;
+  let lastFaultAt = 0;
   const fault = (error: unknown): unknown => {
     const mapped = asDatabaseError(error);
-    if (mapped instanceof DatabaseUnavailableError && available) {
-      available = false;
-      onAvailabilityChange?.({ available: false, error: mapped });
+    if (mapped instanceof DatabaseUnavailableError) {
+      lastFaultAt = Date.now();
+      if (available) {
+        available = false;
+        onAvailabilityChange?.({ available: false, error: mapped });
+      }
     }
     return mapped;
   };
   const succeeded = () => {
-    if (available) return;
+    // Backends of a stopping server end one by one: a statement that still succeeds in the same
+    // instant as the faults around it is no recovery, and must not split one outage into two.
+    if (available || Date.now() - lastFaultAt < 500) return;
     available = true;
     onAvailabilityChange?.({ available: true });
   };
