@@ -52,6 +52,8 @@ const LEASE_SECONDS = 10;
 /** From the start of the load: agents are killed every few seconds until then. */
 const AGENT_KILLS_UNTIL_MS = 70_000;
 const TASK_CAPABILITY = 'chaos';
+/** Settling gives up early when nothing at all changed for this long (a lease is 10 s, a retry ≤ 2 s). */
+const STALL_MS = 60_000;
 
 const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'bin/devart.mjs');
@@ -137,6 +139,17 @@ async function query<R extends pg.QueryResultRow>(text: string, values?: unknown
   return (await pool.query<R>(text, values)).rows;
 }
 
+async function setSynchronousCommit(serverUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query(`ALTER DATABASE ${pg.escapeIdentifier(database)} SET synchronous_commit = on`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** Retries a query until the database answers or `until` passes. */
 async function queryWhenUp<R extends pg.QueryResultRow>(
   text: string,
@@ -205,7 +218,7 @@ function startApi(api: ApiProcess): void {
       `API ${api.index} (pid ${child.pid}) EXITED ON ITS OWN (code ${code}, signal ${signal}): crash counted, restarting`,
     );
     failures.push(
-      `API ${api.index} pid ${child.pid} crashed at ${elapsed()} (code ${code}, signal ${signal})`,
+      `API ${api.index} pid ${child.pid} crashed at ${elapsed()} (code ${code}, signal ${signal}): ${crashReason(api.log)}`,
     );
     setTimeout(() => {
       if (!shuttingDown) startApi(api);
@@ -301,6 +314,7 @@ async function registerAgent(
 }
 
 async function spawnAgent(slot: number): Promise<void> {
+  if (shuttingDown) return;
   const seq = agentSeq++;
   const registered = await registerAgent(`chaos-${seq}`, t0 + SETTLE_LIMIT_MS);
   if (shuttingDown) return;
@@ -319,9 +333,13 @@ async function spawnAgent(slot: number): Promise<void> {
     stats.agentCrashes++;
     say(`agent ${seq} (pid ${child.pid}) exited on its own (code ${code}, signal ${signal}); replacing it`);
     notes.push(
-      `agent ${seq} pid ${child.pid} exited on its own at ${elapsed()} (code ${code}, signal ${signal}); log ${join(dir, `agent-${seq}.log`)}`,
+      `agent ${seq} pid ${child.pid} exited on its own at ${elapsed()} (code ${code}, signal ${signal}): ${crashReason(join(dir, `agent-${seq}.log`))}`,
     );
-    if (agents[slot] === entry) void spawnAgent(slot).catch((error) => say(`agent respawn failed: ${error}`));
+    // A pause, so an agent that cannot start does not spin through registrations.
+    if (agents[slot] === entry)
+      void sleep(1000)
+        .then(() => spawnAgent(slot))
+        .catch((error) => say(`agent respawn failed: ${error}`));
   });
 }
 
@@ -641,17 +659,60 @@ function tail(file: string, lines: number): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-function printLogTails(): void {
+/** The start-up banner of `devart start` and the separators this harness writes: not worth a reader's time. */
+const banner = /^(---|devart(:| is running)|Press Ctrl-C|\s{2}\S|\s*$)/;
+
+/**
+ * What a set of logs said, compacted: pino lines counted by level and message, the other lines
+ * (stack traces, crash messages) as their last few.
+ */
+function summarizeLogs(files: string[], rawLines: number): string {
+  const counts = new Map<string, number>();
+  const raw: string[] = [];
+  for (const file of files) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (banner.test(line)) continue;
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string };
+        const key = `${entry.level === 30 ? 'info' : entry.level === 40 ? 'warn' : entry.level === 50 ? 'error' : `level ${entry.level}`}: ${entry.msg}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      } catch {
+        raw.push(line);
+      }
+    }
+  }
+  const counted = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `  ${String(n).padStart(5)} × ${key}`);
+  const lastRaw = raw.slice(-rawLines).map((line) => `  | ${line.slice(0, 300)}`);
+  return (
+    [...counted, ...(lastRaw.length > 0 ? ['  other lines, last ones:', ...lastRaw] : [])].join('\n') ||
+    '  (nothing)'
+  );
+}
+
+function printLogs(): void {
   console.log(`\nLogs are kept in ${dir}`);
-  for (const api of apis) console.log(`\n--- tail of ${api.log}\n${tail(api.log, 25)}`);
+  for (const api of apis) console.log(`\n--- ${api.log}:\n${summarizeLogs([api.log], 15)}`);
   const agentLogs = readdirSync(dir)
     .filter((f) => /^agent-\d+\.log$/.test(f))
     .map((f) => join(dir, f))
-    .filter((f) => /"level":(40|50|60)|Error/.test(readFileSync(f, 'utf8')))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
-    .slice(0, 3);
-  for (const file of agentLogs) console.log(`\n--- tail of ${file}\n${tail(file, 12)}`);
-  console.log(`\n--- tail of ${join(dir, 'postgres.log')}\n${tail(join(dir, 'postgres.log'), 10)}`);
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  console.log(
+    `\n--- the ${agentLogs.length} agent logs (agent-*.log), together:\n${summarizeLogs(agentLogs, 12)}`,
+  );
+  console.log(`\n--- tail of ${join(dir, 'postgres.log')}\n${tail(join(dir, 'postgres.log'), 8)}`);
+}
+
+/** The first line of a crashed process's log that names an error: why it ended. */
+function crashReason(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  // The log of the last start only (an API's log holds every start of that process).
+  const line = text
+    .slice(text.lastIndexOf('\n--- '))
+    .split('\n')
+    .find((l) => /^\w*Error\b|Error:|"level":(50|60)/.test(l));
+  return line?.slice(0, 200) ?? '(no error in its log)';
 }
 
 // ---------------------------------------------------------------- the run
@@ -664,6 +725,10 @@ async function main(): Promise<Verdict> {
   say(`chaos run ${runId}; logs in ${dir}`);
   pgsrv = await startThrowawayPostgres();
   const databaseUrl = await pgsrv.createDatabase('devart_chaos');
+  // The throwaway server runs with synchronous_commit = off, which lets a kill -9 of the postmaster
+  // take back commits it already acknowledged: a completion the API confirmed would vanish and the
+  // task run again, a fault of the test's set-up rather than of devart. Durable commits here.
+  await setSynchronousCommit(pgsrv.url, 'devart_chaos');
   pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 3,
@@ -733,14 +798,26 @@ async function main(): Promise<Verdict> {
     `load and faults done: ${stats.plainCreated} tasks and ${stats.runsTriggered} runs confirmed; settling`,
   );
 
-  // Quiescence: nothing open, every run ended, the outbox empty — or the deadline.
+  // Quiescence: nothing open, every run ended, the outbox empty — or the deadline, or no change at
+  // all for STALL_MS (a stuck platform does not get better by waiting out the whole budget).
   let settled = false;
+  let stalled = false;
+  let lastState = '';
+  let lastChange = Date.now();
   while (Date.now() < t0 + SETTLE_LIMIT_MS) {
     try {
       const s = await snapshot();
       const runsOpen = sum(s.runs) - (s.runs.COMPLETED ?? 0) - (s.runs.FAILED ?? 0) - (s.runs.CANCELLED ?? 0);
       if (open(s) === 0 && s.unsent === 0 && runsOpen === 0) {
         settled = true;
+        break;
+      }
+      const state = JSON.stringify(s);
+      if (state !== lastState) {
+        lastState = state;
+        lastChange = Date.now();
+      } else if (Date.now() - lastChange > STALL_MS) {
+        stalled = true;
         break;
       }
     } catch {
@@ -750,8 +827,10 @@ async function main(): Promise<Verdict> {
   }
   clearInterval(ticker);
   await progress();
-  if (!settled) failures.push(`the platform did not settle within ${SETTLE_LIMIT_MS / 1000} s of the start`);
-  else say('settled');
+  if (settled) say('settled');
+  else if (stalled)
+    failures.push(`the platform stopped making progress: nothing changed for ${STALL_MS / 1000} s`);
+  else failures.push(`the platform did not settle within ${SETTLE_LIMIT_MS / 1000} s of the start`);
 
   // Agents first (gracefully: a settled platform leaves them nothing to report), then the APIs.
   shuttingDown = true;
@@ -878,7 +957,7 @@ const finish = async (verdict: Verdict): Promise<void> => {
   if (verdict.failed) {
     console.log('\nFAILED:');
     for (const failure of failures) console.log(`  - ${failure}`);
-    printLogTails();
+    printLogs();
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
