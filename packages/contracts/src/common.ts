@@ -51,8 +51,16 @@ export const Slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
 
 export const Capability = Slug.meta({ example: 'shell' });
 
-/** A JSON object (not an array or a scalar). */
-export const JsonObject = z.record(z.string(), z.unknown());
+/**
+ * A JSON object (not an array or a scalar), passed on as it came. Not `z.record`: that copies the
+ * object by assignment, so a `__proto__` key would vanish from the data instead of being kept.
+ */
+export const JsonObject = z
+  .custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    { error: 'must be a JSON object' },
+  )
+  .meta({ type: 'object', additionalProperties: {} });
 
 /** RFC 9457 problem details, as every error of the API is answered. */
 export const Problem = z

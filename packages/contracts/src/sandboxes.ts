@@ -26,12 +26,24 @@ export const SandboxEgress = z
       '"none" (the default): no network at all. An allowlist needs the kubernetes provider; the local provider refuses it.',
   });
 
-// The seed spells the request in camelCase (taskId, ttlSeconds); the API is snake_case. Both are accepted.
+// The seed spells the request in camelCase (taskId, ttlSeconds); the API is snake_case. Either is
+// accepted, not both: which of two different ids was meant cannot be guessed.
 const aliases: Record<string, string> = { taskId: 'task_id', ttlSeconds: 'ttl_seconds' };
-const snakeCase = (value: unknown) =>
-  value && typeof value === 'object' && !Array.isArray(value)
-    ? Object.fromEntries(Object.entries(value).map(([k, v]) => [aliases[k] ?? k, v]))
-    : value;
+const snakeCase = (value: unknown, ctx: z.core.$RefinementCtx) => {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const entries = Object.entries(value).filter(([key]) => {
+    const name = aliases[key];
+    if (name === undefined || !Object.hasOwn(value, name)) return true;
+    ctx.addIssue({
+      code: 'custom',
+      path: [key],
+      message: `is another name for ${name}; give only one`,
+      input: value,
+    });
+    return false;
+  });
+  return Object.fromEntries(entries.map(([key, v]) => [aliases[key] ?? key, v]));
+};
 
 export const RequestSandboxBody = z
   .preprocess(

@@ -173,39 +173,51 @@ export type CreateTaskBatchBody = z.infer<typeof CreateTaskBatchBody>;
 
 export const TaskList = z.object({ items: z.array(Task) }).meta({ id: 'TaskList' });
 
+/**
+ * The items of an agent batch. The envelope is checked here; each item is checked on its own by the
+ * route against `item` (whose component the route registers), so one bad item is answered 400 in its
+ * place and the others still apply. The OpenAPI document shows the item's schema all the same.
+ */
+const batchItems = (itemSchemaId: string) =>
+  z
+    .array(z.unknown())
+    .min(1)
+    .max(500)
+    .meta({
+      items: { $ref: `#/components/schemas/${itemSchemaId}` },
+      description: 'Each item is validated on its own: a bad item is answered 400 in its place.',
+    });
+
+export const StartTaskBatchItem = z
+  .strictObject({ task_id: Uuid, attempt: AttemptNumber.optional() })
+  .meta({ id: 'StartTaskBatchItem' });
+export type StartTaskBatchItem = z.infer<typeof StartTaskBatchItem>;
+
 export const StartTaskBatchBody = z
-  .strictObject({
-    items: z
-      .array(z.strictObject({ task_id: Uuid, attempt: AttemptNumber.optional() }))
-      .min(1)
-      .max(500),
-  })
+  .strictObject({ items: batchItems('StartTaskBatchItem') })
   .meta({ id: 'StartTaskBatchBody' });
-export type StartTaskBatchBody = z.infer<typeof StartTaskBatchBody>;
+
+export const CompleteTaskBatchItem = z
+  .strictObject({
+    task_id: Uuid,
+    attempt: AttemptNumber.optional(),
+    result: z.unknown().optional(),
+    cost: Cost.optional(),
+  })
+  .meta({ id: 'CompleteTaskBatchItem' });
+export type CompleteTaskBatchItem = z.infer<typeof CompleteTaskBatchItem>;
 
 export const CompleteTaskBatchBody = z
-  .strictObject({
-    items: z
-      .array(
-        z.strictObject({
-          task_id: Uuid,
-          attempt: AttemptNumber.optional(),
-          result: z.unknown().optional(),
-          cost: Cost.optional(),
-        }),
-      )
-      .min(1)
-      .max(500),
-  })
+  .strictObject({ items: batchItems('CompleteTaskBatchItem') })
   .meta({ id: 'CompleteTaskBatchBody' });
-export type CompleteTaskBatchBody = z.infer<typeof CompleteTaskBatchBody>;
 
 export const BatchItemResult = z
   .object({
-    task_id: Uuid,
-    status: z
-      .int()
-      .meta({ description: 'What the single-task call would have answered: 200, 403, 404 or 409.' }),
+    task_id: z.string().meta({ description: 'The task id as the item gave it (empty if it gave none).' }),
+    status: z.int().meta({
+      description:
+        'What the single-task call would have answered: 200, 400 (this item is invalid), 403, 404 or 409.',
+    }),
     attempt: z.int().optional(),
     lease_expires_at: z.string().nullable().optional(),
     detail: z.string().optional().meta({ description: 'Why the item was refused.' }),

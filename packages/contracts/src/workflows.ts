@@ -16,6 +16,19 @@ export const VariableName = z
 export const WorkflowVariableType = z.enum(['string', 'number', 'boolean', 'object', 'array']);
 export type WorkflowVariableType = z.infer<typeof WorkflowVariableType>;
 
+// zod's records skip a "__proto__" key without a word (it would set the prototype); name it instead.
+const refuseProtoKey = (value: unknown, ctx: z.core.$RefinementCtx) => {
+  if (value && typeof value === 'object' && Object.hasOwn(value, '__proto__')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['__proto__'],
+      message: 'is reserved and cannot name a variable',
+      input: value,
+    });
+  }
+  return value;
+};
+
 export const WorkflowVariable = z
   .strictObject({
     type: WorkflowVariableType,
@@ -58,7 +71,7 @@ export const WorkflowDefinitionBody = z
     name: z.string().trim().min(1).max(200),
     description: z.string().max(4000).optional(),
     variables: z
-      .record(VariableName, WorkflowVariable)
+      .preprocess(refuseProtoKey, z.record(VariableName, WorkflowVariable))
       .optional()
       .meta({ description: 'Variables a trigger may (or must) give, by name.' }),
     steps: z.array(WorkflowStep).min(1).max(200),
@@ -96,10 +109,7 @@ export const WorkflowIdParams = z.strictObject({ workflowId: Uuid });
 
 export const TriggerWorkflowBody = z
   .strictObject({
-    variables: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .meta({ description: 'Values of the declared variables.' }),
+    variables: JsonObject.optional().meta({ description: 'Values of the declared variables.' }),
   })
   .meta({ id: 'TriggerWorkflowBody' });
 

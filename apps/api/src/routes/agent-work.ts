@@ -1,11 +1,13 @@
 import {
   BatchResult,
   CompleteTaskBatchBody,
+  CompleteTaskBatchItem,
   CompleteTaskBody,
   FailureOutcome,
   Lease,
   ReportFailureBody,
   StartTaskBatchBody,
+  StartTaskBatchItem,
   StartTaskBody,
   Task,
   TaskIdParams,
@@ -24,6 +26,7 @@ import {
   type WorkObserver,
 } from '../services/agent-work';
 import { type FailureSettings, reportFailure } from '../services/failures';
+import { eachItemOnItsOwn } from './batch-items';
 import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
 
 function currentAgent(auth: AuthResult) {
@@ -54,6 +57,11 @@ export function agentWorkRoutes({
 }) {
   const router = createRouter();
   const agentOnly = { security: bearerAuth, middleware: [authorize('tasks.agent')] };
+  // The batch bodies refer to their items' schemas, which the routes validate one item at a time.
+  for (const [name, item] of Object.entries({ StartTaskBatchItem, CompleteTaskBatchItem })) {
+    const { $schema: _, ...schema } = z.toJSONSchema(item, { target: 'draft-2020-12', io: 'input' });
+    router.openAPIRegistry.registerComponent('schemas', name, schema as never);
+  }
 
   router.openapi(
     createRoute({
@@ -95,8 +103,9 @@ export function agentWorkRoutes({
       path: '/api/tasks/start-batch',
       tags: ['agent work'],
       summary:
-        'Many fenced claims in one transaction; each item answers as /start would (200, 403, 404, 409)',
+        'Many fenced claims in one transaction; each item answers as /start would (200, 400, 403, 404, 409)',
       'x-devart-action': 'tasks.agent',
+      'x-devart-batch-items': true,
       ...agentOnly,
       request: { body: { required: true, content: { 'application/json': { schema: StartTaskBatchBody } } } },
       responses: {
@@ -108,12 +117,9 @@ export function agentWorkRoutes({
       },
     }),
     async (c) => {
-      const items = await startAgentTasks(
-        db,
-        settings,
-        currentAgent(c.get('auth')),
-        c.req.valid('json'),
-        observer,
+      const agent = currentAgent(c.get('auth'));
+      const items = await eachItemOnItsOwn(c, c.req.valid('json').items, StartTaskBatchItem, (valid) =>
+        startAgentTasks(db, settings, agent, valid, observer),
       );
       return c.json({ items }, 200);
     },
@@ -124,8 +130,11 @@ export function agentWorkRoutes({
       method: 'post',
       path: '/api/tasks/complete-batch',
       tags: ['agent work'],
-      summary: 'Many completions in one transaction; each item answers as /complete would (200, 404, 409)',
+      summary:
+        'Many completions in one transaction; each item answers as /complete would (200, 400, 404, 409)',
       'x-devart-action': 'tasks.agent',
+      'x-devart-batch-items': true,
+      'x-devart-stored-escaped': ['items.*.result'],
       ...agentOnly,
       request: {
         body: { required: true, content: { 'application/json': { schema: CompleteTaskBatchBody } } },
@@ -139,11 +148,9 @@ export function agentWorkRoutes({
       },
     }),
     async (c) => {
-      const items = await completeAgentTasks(
-        db,
-        currentAgentId(c.get('auth')),
-        c.req.valid('json'),
-        observer,
+      const agentId = currentAgentId(c.get('auth'));
+      const items = await eachItemOnItsOwn(c, c.req.valid('json').items, CompleteTaskBatchItem, (valid) =>
+        completeAgentTasks(db, agentId, valid, observer),
       );
       return c.json({ items }, 200);
     },
@@ -181,6 +188,7 @@ export function agentWorkRoutes({
       tags: ['agent work'],
       summary: 'Finish a task this agent holds: DONE with its result and cost',
       'x-devart-action': 'tasks.agent',
+      'x-devart-stored-escaped': ['result'],
       ...agentOnly,
       request: {
         params: TaskIdParams,
@@ -214,6 +222,7 @@ export function agentWorkRoutes({
       tags: ['agent work'],
       summary: 'Report that this agent’s attempt failed: retried after a backoff, or quarantined',
       'x-devart-action': 'tasks.agent',
+      'x-devart-stored-escaped': ['error', 'details'],
       ...agentOnly,
       request: {
         params: TaskIdParams,

@@ -1,6 +1,7 @@
 import { Problem } from '@devart/contracts';
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
 import type { AuthEnv } from '../middleware/auth';
+import { readJsonBody, refuseBody, refuseUnstorableParams } from '../middleware/json-body';
 import { validationProblem } from '../problem';
 
 export type AppEnv = AuthEnv;
@@ -29,8 +30,27 @@ export const conflict = {
 const NoQuery = z.strictObject({});
 
 /**
- * A router whose validation failures become 400 problems naming every bad field, and whose
- * routes refuse unknown query parameters even when they declare no query at all.
+ * Declared on a route: the fields whose text PostgreSQL cannot hold (NUL, unpaired surrogates)
+ * is stored escaped instead of refused, and whether a bad batch item is refused on its own.
+ * Both appear in the OpenAPI document, where agent authors look.
+ */
+interface BodyRules {
+  'x-devart-stored-escaped'?: readonly string[];
+  'x-devart-batch-items'?: boolean;
+}
+
+function bodyReader(route: RouteConfig & BodyRules) {
+  if (!route.request?.body) return refuseBody();
+  return readJsonBody({
+    storedEscaped: route['x-devart-stored-escaped'],
+    itemsOnTheirOwn: route['x-devart-batch-items'],
+  });
+}
+
+/**
+ * A router whose validation failures become 400 problems naming every bad field, whose routes
+ * refuse unknown query parameters even when they declare no query at all, and whose bodies are
+ * read strictly (readJsonBody), or refused where the route declares none.
  * @example const router = createRouter(); router.openapi(createRoute({ … }), handler);
  */
 export function createRouter(): OpenAPIHono<AppEnv> {
@@ -42,7 +62,12 @@ export function createRouter(): OpenAPIHono<AppEnv> {
   const openapi = router.openapi;
   router.openapi = ((route, ...rest) =>
     openapi(
-      { ...route, request: { ...route.request, query: route.request?.query ?? NoQuery } },
+      {
+        ...route,
+        request: { ...route.request, query: route.request?.query ?? NoQuery },
+        // After the route's own middleware, so 401/403 come before any complaint about the body.
+        middleware: [...[route.middleware ?? []].flat(), refuseUnstorableParams(), bodyReader(route)],
+      },
       ...rest,
     )) as typeof openapi;
   return router;

@@ -1,4 +1,4 @@
-import type { CompleteTaskBatchBody, CompleteTaskBody, StartTaskBatchBody } from '@devart/contracts';
+import type { CompleteTaskBatchItem, CompleteTaskBody, StartTaskBatchItem } from '@devart/contracts';
 import {
   type AgentTaskOutcome,
   type BatchItemOutcome,
@@ -126,13 +126,14 @@ export async function startAgentTasks(
   db: Db,
   settings: LeaseSettings,
   agent: { id: string; capabilities: readonly string[] },
-  body: StartTaskBatchBody,
+  items: StartTaskBatchItem[],
   observer?: WorkObserver,
 ): Promise<BatchItemAnswer[]> {
+  if (items.length === 0) return [];
   const outcomes = await startTasks(db, {
     agentId: agent.id,
     agentCapabilities: agent.capabilities,
-    items: body.items,
+    items,
     leaseSeconds: settings.leaseSeconds,
   });
   observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
@@ -142,14 +143,15 @@ export async function startAgentTasks(
 export async function completeAgentTasks(
   db: Db,
   agentId: string,
-  body: CompleteTaskBatchBody,
+  items: CompleteTaskBatchItem[],
   observer?: WorkObserver,
 ): Promise<BatchItemAnswer[]> {
+  if (items.length === 0) return [];
   // Completion and workflow progress commit together: a step is never DONE without its dependents released.
   const outcomes = await db.transaction(async (tx) => {
     const completed = await completeTasks(tx, {
       agentId,
-      items: body.items.map((i) => ({
+      items: items.map((i) => ({
         task_id: i.task_id,
         attempt: i.attempt,
         result: i.result ?? null,

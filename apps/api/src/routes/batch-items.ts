@@ -1,0 +1,55 @@
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { bodyIssuesByItem } from '../middleware/json-body';
+import { formatJsonPath } from '../middleware/json-text';
+import { fieldErrors } from '../problem';
+
+/** One item's answer in a batch, as the single-task call would have given it. */
+export interface ItemAnswer {
+  task_id: string;
+  status: number;
+  detail?: string;
+}
+
+/**
+ * Validates each item of a batch on its own, so one item's bad data is answered 400 in its place
+ * while `apply` still runs for the others (in one go); the answers keep the request's order.
+ * Problems readJsonBody found inside an item (a NUL, nesting too deep) refuse it the same way.
+ * @example const items = await eachItemOnItsOwn(c, body.items, StartTaskBatchItem, (ok) => startAgentTasks(db, …, ok));
+ */
+export async function eachItemOnItsOwn<T, A extends ItemAnswer>(
+  c: Context,
+  items: readonly unknown[],
+  schema: z.ZodType<T>,
+  apply: (accepted: T[]) => Promise<A[]>,
+): Promise<(A | ItemAnswer)[]> {
+  const fromBody = bodyIssuesByItem(c);
+  const answers: (A | ItemAnswer | undefined)[] = [];
+  const accepted: { index: number; item: T }[] = [];
+  items.forEach((raw, index) => {
+    const parsed = schema.safeParse(raw);
+    const problems = [
+      ...(fromBody.get(index) ?? []).map((issue) => `body.${formatJsonPath(issue.path)}: ${issue.message}`),
+      ...(parsed.success
+        ? []
+        : fieldErrors('body', parsed.error.issues).map(
+            (e) => `body.items[${index}]${e.field === 'body' ? '' : `.${e.field}`}: ${e.message}`,
+          )),
+    ];
+    if (parsed.success && problems.length === 0) {
+      accepted.push({ index, item: parsed.data });
+      return;
+    }
+    answers[index] = { task_id: givenTaskId(raw), status: 400, detail: problems.join('; ') };
+  });
+  const applied = await apply(accepted.map((a) => a.item));
+  accepted.forEach(({ index }, i) => {
+    answers[index] = applied[i];
+  });
+  return answers as (A | ItemAnswer)[];
+}
+
+const givenTaskId = (raw: unknown) => {
+  const id = raw && typeof raw === 'object' ? (raw as { task_id?: unknown }).task_id : undefined;
+  return typeof id === 'string' ? id : '';
+};
