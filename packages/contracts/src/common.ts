@@ -42,6 +42,8 @@ export const DateTime = z.iso
   .datetime({ offset: true, error: 'must be an ISO-8601 date-time, e.g. 2026-11-01T00:00:00Z' })
   .refine((value) => inDateTimeRange(Date.parse(value)), {
     error: `must lie between ${DATE_TIME_RANGE.min} and 9999-12-31T23:59:59Z`,
+    // A value that is no date-time at all has its issue already: one issue per field.
+    when: (payload) => payload.issues.length === 0,
   });
 
 /** A lowercase slug: capabilities (they name queues) and step keys. */
