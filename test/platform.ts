@@ -11,6 +11,7 @@ import { type Agent, type AgentOptions, createAgent, type TaskCallback } from '@
 import pino from 'pino';
 import { createApp } from '../apps/api/src/app';
 import { createTokenVerifier } from '../apps/api/src/auth/jwt';
+import { createMetrics } from '../apps/api/src/metrics';
 import {
   type BrokerAccess,
   noBrokerAccess,
@@ -25,6 +26,7 @@ import {
   type OutboxRelayOptions,
   startOutboxRelay,
 } from '../apps/api/src/services/outbox-relay';
+import { type Reconciler, startReconciler } from '../apps/api/src/services/reconciler';
 import { startSandboxSweeper } from '../apps/api/src/services/sandboxes';
 import { TEST_JWT_SECRET, type TestApi } from './api';
 import { createTestDatabase } from './db';
@@ -41,6 +43,10 @@ export interface PlatformOptions {
   failures?: FailureSettings;
   deliveryLimit?: number;
   relay?: Partial<Pick<OutboxRelayOptions, 'afterPublish' | 'batchSize' | 'pollIntervalMs'>>;
+  /** The reconciler's timer (default every 1 s, republishing after 60 s: in effect never). */
+  reconcile?: { afterSeconds?: number; intervalMs?: number };
+  /** Where the platform logs (default: silent, or TEST_LOG_LEVEL). */
+  logger?: pino.Logger;
 }
 
 export interface RegisteredTestAgent {
@@ -53,6 +59,7 @@ export interface TestPlatform extends TestApi {
   broker: Broker;
   relay: OutboxRelay;
   reaper: LeaseReaper;
+  reconciler: Reconciler;
   prefix: string;
   management: ManagementClient | undefined;
   registerAgent(capabilities: string[], name?: string): Promise<RegisteredTestAgent>;
@@ -80,7 +87,7 @@ export interface TestPlatform extends TestApi {
  */
 export async function createTestPlatform(options: PlatformOptions = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const prefix = `t${randomBytes(4).toString('hex')}.`;
   const deliveryLimit = options.deliveryLimit ?? 5;
   let broker: Broker;
@@ -108,7 +115,9 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   const events = createEventHub({ db: database.db, logger });
   const sandboxes = createTestSandboxes(database.db, logger);
   const sweeper = startSandboxSweeper({ service: sandboxes.service, logger, intervalMs: 100 });
+  const metrics = createMetrics(database.db);
   const app = createApp({
+    metrics,
     sandboxes: sandboxes.service,
     events,
     db: database.db,
@@ -131,6 +140,14 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
     logger,
     intervalMs: options.reaperIntervalMs ?? 200,
     failures,
+  });
+  const reconciler = startReconciler({
+    db: database.db,
+    broker,
+    logger,
+    intervalMs: options.reconcile?.intervalMs ?? 1000,
+    afterSeconds: options.reconcile?.afterSeconds ?? 60,
+    onRepublished: (n) => metrics.tasksRepublished(n),
   });
   const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });
   const agents: Agent[] = [];
@@ -161,6 +178,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
     broker,
     relay,
     reaper,
+    reconciler,
     prefix,
     management,
     async registerAgent(capabilities, name = 'test-agent') {
@@ -219,6 +237,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
       await deadLetters.cancel().catch(() => {});
       await events.stop();
       reaper.stop();
+      reconciler.stop();
       await relay.stop();
       if (management) {
         for (const id of registered) await management.revokeAgentUser(id).catch(() => {});

@@ -4,7 +4,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import { createAgentKeyCache } from './auth/agent-key-cache';
 import type { TokenVerifier, VerifiedUser } from './auth/jwt';
-import { createMetrics } from './metrics';
+import { createMetrics, type Metrics } from './metrics';
 import { authenticate } from './middleware/auth';
 import { limitBody, requireJsonBody } from './middleware/json-body';
 import { requestLog } from './middleware/request-log';
@@ -45,12 +45,14 @@ export interface AppDeps {
   /** An exec still running after this long is answered at once, its body kept alive (default 20 s). */
   slowExecAfterMs?: number;
   version?: string;
+  /** This process's metrics, when something outside the app (the reconciler) counts into them too. */
+  metrics?: Metrics;
 }
 
 /** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
 export function createApp(deps: AppDeps) {
   const { db, logger } = deps;
-  const metrics = createMetrics(db);
+  const metrics = deps.metrics ?? createMetrics(db);
   const agentKeys = createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {

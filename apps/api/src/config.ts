@@ -55,6 +55,20 @@ export const ConfigSchema = z.object({
     (v) => (v === '' ? undefined : v),
     z.coerce.number().min(0.05).max(3600).default(5),
   ),
+  /**
+   * A due TODO task whose message went out this many seconds ago and was never started is
+   * republished (its message was lost: a purged or deleted queue). Keep it above the longest
+   * wait a task may have in the queue, or waiting tasks get duplicate messages (fenced by start).
+   */
+  RECONCILE_AFTER_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(1).max(86_400).default(60),
+  ),
+  /** How often each API process re-declares the broker topology and looks for lost messages, in seconds. */
+  RECONCILE_INTERVAL_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(0.05).max(3600).default(10),
+  ),
   /** Retry backoff of tasks without their own: the first retry waits up to this long (ms)… */
   RETRY_BASE_MS: z.preprocess(
     (v) => (v === '' ? undefined : v),

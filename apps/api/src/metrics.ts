@@ -91,6 +91,11 @@ export function createMetrics(db: Db) {
     help: 'Sum of the total cost of workflow runs completed through this process.',
     registers: [registry],
   });
+  const republished = new Counter({
+    name: 'devart_tasks_republished_total',
+    help: 'TODO tasks whose message was lost, republished by the reconciler of this process.',
+    registers: [registry],
+  });
   void tasks;
   void agents;
   void outboxAge;
@@ -111,6 +116,9 @@ export function createMetrics(db: Db) {
         const duration = seconds(t.started_at, t.completed_at);
         if (duration !== undefined) taskDuration.observe({ capability: t.capability ?? '' }, duration);
       }
+    },
+    tasksRepublished(count: number) {
+      republished.inc(count);
     },
     runsCompleted(runs: FinishedRun[]) {
       for (const r of runs) {

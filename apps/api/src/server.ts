@@ -21,11 +21,13 @@ import { createTokenVerifier } from './auth/jwt';
 import { answerClientError } from './client-error';
 import type { Config } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
+import { createMetrics } from './metrics';
 import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
 import { createEventHub } from './services/event-hub';
 import { startLeaseReaper } from './services/lease-reaper';
 import { startOutboxRelay } from './services/outbox-relay';
+import { startReconciler } from './services/reconciler';
 import { createSandboxService, type SandboxBackend, startSandboxSweeper } from './services/sandboxes';
 
 export interface OpenedDatabase {
@@ -175,6 +177,16 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     cleanup.push(() => reaper.stop());
     const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });
     cleanup.push(() => deadLetters.cancel());
+    const metrics = createMetrics(database.db);
+    const reconciler = startReconciler({
+      db: database.db,
+      broker,
+      logger,
+      intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
+      afterSeconds: config.RECONCILE_AFTER_SECONDS,
+      onRepublished: (n) => metrics.tasksRepublished(n),
+    });
+    cleanup.push(() => reconciler.stop());
 
     if (config.DATABASE_URL && !config.JWT_SECRET && !config.JWT_JWKS_URL) {
       logger.warn(
@@ -218,6 +230,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       failures,
       events,
       sandboxes,
+      metrics,
     });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

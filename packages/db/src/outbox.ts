@@ -40,3 +40,46 @@ export async function outboxBacklog(db: Queryable): Promise<{ pending: number; o
   );
   return { pending: rows[0]?.pending ?? 0, oldest_age_seconds: rows[0]?.oldest_age_seconds ?? 0 };
 }
+
+/** A task the reconciler queued a message for again. */
+export interface RepublishedTask {
+  id: string;
+  attempt: number;
+}
+
+/**
+ * Queues a fresh message (same attempt, so the same `<task_id>:<attempt>` id, fenced by `start`)
+ * for every TODO task that has been due, unchanged and without an unsent outbox row for longer
+ * than `afterSeconds`: its message was published long ago and nobody started it, so the broker
+ * lost it (a purged or deleted queue, a broker that lost its disk). Touches `updated_at`, so a
+ * task is republished at most once per `afterSeconds`. SKIP LOCKED lets replicas run it at once.
+ */
+export async function republishLostTasks(
+  db: Queryable,
+  { afterSeconds, limit }: { afterSeconds: number; limit: number },
+): Promise<RepublishedTask[]> {
+  const { rows } = await db.query<RepublishedTask>(
+    `WITH lost AS (
+       SELECT t.id FROM tasks t
+       WHERE t.status = 'TODO'
+         AND t.updated_at < now() - make_interval(secs => $1::float8)
+         AND (t.next_attempt_at IS NULL OR t.next_attempt_at < now() - make_interval(secs => $1::float8))
+         AND NOT EXISTS (
+           SELECT 1 FROM outbox o WHERE o.sent_at IS NULL AND o.payload->>'task_id' = t.id::text
+         )
+       ORDER BY t.updated_at LIMIT $2
+       FOR UPDATE OF t SKIP LOCKED
+     ), touched AS (
+       UPDATE tasks t SET updated_at = now() FROM lost WHERE t.id = lost.id
+       RETURNING t.id, t.attempt, t.capability, t.title, t.payload, t.workflow_run_id
+     ), queued AS (
+       INSERT INTO outbox (topic, payload)
+       SELECT devart_task_topic(capability),
+              devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
+       FROM touched
+     )
+     SELECT id, attempt FROM touched`,
+    [afterSeconds, limit],
+  );
+  return rows;
+}
