@@ -28,11 +28,16 @@ export const SandboxEgress = z
 
 // The seed spells the request in camelCase (taskId, ttlSeconds); the API is snake_case. Either is
 // accepted, not both: which of two different ids was meant cannot be guessed.
-const aliases: Record<string, string> = { taskId: 'task_id', ttlSeconds: 'ttl_seconds' };
+// A Map, not an object literal: `aliases['__proto__']` on an object would be Object.prototype,
+// and a body key `__proto__` or `constructor` would be renamed to "[object Object]".
+const aliases = new Map([
+  ['taskId', 'task_id'],
+  ['ttlSeconds', 'ttl_seconds'],
+]);
 const snakeCase = (value: unknown, ctx: z.core.$RefinementCtx) => {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
   const entries = Object.entries(value).filter(([key]) => {
-    const name = aliases[key];
+    const name = aliases.get(key);
     if (name === undefined || !Object.hasOwn(value, name)) return true;
     ctx.addIssue({
       code: 'custom',
@@ -42,7 +47,7 @@ const snakeCase = (value: unknown, ctx: z.core.$RefinementCtx) => {
     });
     return false;
   });
-  return Object.fromEntries(entries.map(([key, v]) => [aliases[key] ?? key, v]));
+  return Object.fromEntries(entries.map(([key, v]) => [aliases.get(key) ?? key, v]));
 };
 
 export const RequestSandboxBody = z
