@@ -179,7 +179,8 @@ describe(`the SDK keeps finished outcomes until the platform confirms them, on $
       ids.map(() => ['DONE', 1, 0]),
     );
     expect(ran).toHaveLength(8);
-    expect(agent.pendingReports).toBe(0);
+    // The commit comes before the answer reaches the agent.
+    await p.waitFor('the agent to hold nothing', async () => agent.pendingReports === 0, 2000);
     // The outcomes were tried during the outage, again and again, and not given up.
     const reportsDuringOutage = http.calls.filter(
       (c) => c.path === '/api/tasks/complete-batch' && c.at >= downAt && c.at < upAt,
@@ -263,7 +264,7 @@ describe(`the SDK keeps finished outcomes until the platform confirms them, on $
     await p.db.query(`UPDATE tasks SET status = 'CANCELLED', lease_expires_at = NULL WHERE id = $1`, [id]);
     await p.waitFor('the outcome dropped', async () => agent.pendingReports === 0, 5000);
     expect(log.lines.some((l) => l.level === 'warn' && /held outcome is dropped/.test(l.msg))).toBe(true);
-    expect(agent.inFlight).toBe(0);
+    await p.waitFor('its slot free', async () => agent.inFlight === 0, 2000);
   });
 
   it('stop() waits for a held report until the platform confirms it, and gives up after reportGraceMs', async () => {

@@ -242,7 +242,7 @@ export function createAgent(options: AgentOptions): Agent {
       const res = await api.call<{ detail?: string }>('POST', `${path}/heartbeat`);
       if (res.status === 409 || res.status === 404) {
         const reason = `the task was taken away (${res.body?.detail ?? 'lease lapsed or cancelled'})`;
-        if (!lost && reporter.holds(message.task_id))
+        if (!lost && reporter.holds(message.task_id, message.attempt))
           logger.warn(
             { task_id: message.task_id, status: res.status },
             `${reason}; its held outcome is dropped`,
@@ -250,7 +250,7 @@ export function createAgent(options: AgentOptions): Agent {
         lost = true;
         clearInterval(timer);
         controller.abort(new Error(reason));
-        reporter.drop(message.task_id, reason);
+        reporter.drop(message.task_id, message.attempt, reason);
       }
     };
     // The timer runs until the outcome is settled: a held outcome keeps its lease. One heartbeat at a

@@ -218,8 +218,8 @@ export function createReporter({
     );
   }
 
-  function settle(taskId: string) {
-    pending.delete(taskId);
+  function settle(key: string) {
+    pending.delete(key);
     if (pending.size > 0) return;
     const waiting = drained;
     drained = [];
@@ -305,23 +305,25 @@ export function createReporter({
   return {
     /** Reports `report` until it is settled; resolves with how it ended (never rejects). */
     report(report: Report): Promise<ReportEnd> {
-      const existing = pending.get(report.taskId);
+      // One outcome per attempt: a second report of the same attempt waits for the first.
+      const key = `${report.taskId}:${report.attempt}`;
+      const existing = pending.get(key);
       if (existing) return existing.ended;
       const stop = new AbortController();
       const entry: Pending = { report, stop, ended: Promise.resolve({ outcome: 'abandoned', reason: '' }) };
-      pending.set(report.taskId, entry);
+      pending.set(key, entry);
       entry.ended = hold(report, stop.signal)
         .catch((error): ReportEnd => ({ outcome: 'abandoned', reason: describe(error) }))
-        .finally(() => settle(report.taskId));
+        .finally(() => settle(key));
       return entry.ended;
     },
-    /** Stops reporting for one task (a heartbeat said it is no longer the agent's). */
-    drop(taskId: string, reason: string) {
-      pending.get(taskId)?.stop.abort(new Error(reason));
+    /** Stops reporting one attempt (a heartbeat said it is no longer the agent's). */
+    drop(taskId: string, attempt: number, reason: string) {
+      pending.get(`${taskId}:${attempt}`)?.stop.abort(new Error(reason));
     },
-    /** Whether an outcome of `taskId` is held. */
-    holds(taskId: string) {
-      return pending.has(taskId);
+    /** Whether an outcome of this attempt is held. */
+    holds(taskId: string, attempt: number) {
+      return pending.has(`${taskId}:${attempt}`);
     },
     /** Outcomes held now. */
     get pending() {
