@@ -10,7 +10,6 @@ import { backend } from '../../../test/db';
 import { digestRows, expectProblem } from '../../../test/http';
 import {
   loadOperations,
-  type OpenApiDoc,
   type Operation,
   pathFixtures,
   resolveSchema,
@@ -19,6 +18,7 @@ import {
 } from '../../../test/openapi';
 import { bubblewrap } from '../../../test/sandbox';
 import { answerClientError } from './client-error';
+import { timestampInstant } from './services/cursor';
 
 // Every operation of the OpenAPI document is called with hostile values in each path parameter,
 // query parameter and top-level body field. Whatever the answer, it is never a 5xx; a 4xx is
@@ -429,6 +429,25 @@ describe(`bad input, class by class, on ${backend}`, () => {
           const problem = await expectNamed(res, ['query.cursor']);
           expect(problem.detail, `${list} ${cursor}`).toContain('query.cursor: is not a valid cursor');
         }
+      }
+    });
+
+    it('reads the instants of PostgreSQL text forms in any session time zone, and nothing impossible', () => {
+      expect(timestampInstant('2026-12-01 10:00:00.123456+00')?.toISOString()).toBe(
+        '2026-12-01T10:00:00.123Z',
+      );
+      expect(timestampInstant('2026-12-01 15:30:00+05:30')?.toISOString()).toBe('2026-12-01T10:00:00.000Z');
+      expect(timestampInstant('1970-01-01 00:09:21+00:09:21')?.toISOString()).toBe(
+        '1970-01-01T00:00:00.000Z',
+      );
+      expect(timestampInstant('2024-02-29T23:59:59Z')).toBeInstanceOf(Date);
+      for (const bad of [
+        '2026-01-01 00:00:00+16',
+        '2025-02-29 00:00:00+00',
+        '2026-04-31 00:00:00+00',
+        '10000-01-01 00:00:00+00',
+      ]) {
+        expect(timestampInstant(bad), bad).toBeUndefined();
       }
     });
 
