@@ -63,6 +63,13 @@ describe.skipIf(!bubblewrap.available)('the reference agent’s shell capability
     expect(await platform.sandboxes.provider.list()).toEqual([]);
   });
 
+  it('completes a command whose output holds a NUL, the NUL stored as the text \\u0000', async () => {
+    platform = await createTestPlatform();
+    const { task } = await shellTask(platform, { command: ['printf', 'a\\000b'] });
+    expect(task.status).toBe('DONE');
+    expect(task.result).toMatchObject({ exit_code: 0, stdout: 'a\\u0000b' });
+  });
+
   it('fails the task on a nonzero exit, with the output as details', async () => {
     platform = await createTestPlatform();
     const { task, attempt, sandboxes } = await shellTask(platform, {
