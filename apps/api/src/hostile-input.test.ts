@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 /** Sends raw text (or bytes) as a JSON body, so the test controls every character the server sees. */
-const send = (method: string, path: string, auth: string, body: string | Uint8Array) =>
+const send = async (method: string, path: string, auth: string, body: string | Uint8Array<ArrayBuffer>) =>
   api.app.request(path, {
     method,
     headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' },
