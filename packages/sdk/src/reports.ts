@@ -259,7 +259,17 @@ export function createReporter({
         case 'confirmed':
           return { outcome: 'confirmed', kind: report.kind };
         case 'lost':
-          logger.warn(log, `report refused: the task is no longer this agent's (${answer.detail ?? status})`);
+          if (tries > 0 && report.kind === 'complete' && /\bDONE\b/.test(answer.detail ?? ''))
+            // A try that got no answer may have been applied: the task being DONE is the likely reason.
+            logger.info(
+              log,
+              'the task is DONE already (an earlier try that got no answer went through, most likely)',
+            );
+          else
+            logger.warn(
+              log,
+              `report refused: the task is no longer this agent's (${answer.detail ?? status})`,
+            );
           return { outcome: 'lost', status, detail: answer.detail };
         case 'revoked':
           if (!revoked) {
@@ -285,6 +295,7 @@ export function createReporter({
               error: `the platform refused the result: ${answer.detail ?? `status ${status}`}`,
               retryable: false,
             });
+            retriedBare = true;
             continue;
           }
           if (!retriedBare) {
