@@ -95,6 +95,17 @@ export function connectPostgres(
   });
   // An idle client that loses its server is dropped by the pool; the next query connects anew.
   pool.on('error', () => {});
+  // Every pooled client keeps an 'error' listener for its whole life. The pool removes its own
+  // while a client is checked out, and pool.query() hands a client to the next waiter in the middle
+  // of parsing that client's socket data: a server's "terminating connection" in the same chunk
+  // would reach a client nobody listens to yet, and end the process. The first error is kept so
+  // a transaction can tell that its client broke.
+  const clientErrors = new WeakMap<pg.ClientBase, Error>();
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (!clientErrors.has(client)) clientErrors.set(client, error);
+    });
+  });
 
   let available = true;
   let lastFaultAt = 0;
@@ -151,19 +162,14 @@ export function connectPostgres(
       if (mapped instanceof DatabaseUnavailableError) return { outcome: 'cut', error: mapped };
       throw mapped;
     }
-    // A checked-out client has no pool listener: without this, a server restart mid-transaction
-    // is an unhandled 'error' event that ends the process.
-    let broken: Error | undefined;
-    const onClientError = (error: Error) => {
-      broken ??= error;
-    };
-    client.on('error', onClientError);
+    const broken = () => clientErrors.get(client);
     let commitSent = false;
     try {
       await client.query('BEGIN');
       const value = await fn(wrap(client));
       // A client already broken refuses COMMIT without sending it: still a clean cut.
-      if (broken) throw broken;
+      const before = broken();
+      if (before) throw before;
       commitSent = true;
       await client.query('COMMIT');
       succeeded();
@@ -173,7 +179,7 @@ export function connectPostgres(
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       }
-      broken ??= error as Error;
+      if (!clientErrors.has(client)) clientErrors.set(client, error as Error);
       const mapped = fault(error) as DatabaseUnavailableError;
       if (!commitSent) return { outcome: 'cut', error: mapped };
       throw new DatabaseUnavailableError(
@@ -181,9 +187,8 @@ export function connectPostgres(
         { cause: error, commitUnknown: true },
       );
     } finally {
-      client.off('error', onClientError);
       // release(error) makes the pool discard the client instead of handing out a dead one.
-      client.release(broken);
+      client.release(broken());
     }
   };
 
@@ -218,7 +223,8 @@ export function connectPostgres(
           // Failures are handled inside connect(), which schedules the next try itself.
           void connect().catch(() => {});
         }, delayMs);
-        delayMs = Math.min(delayMs * 2, 5_000);
+        // Capped low: notifications are lost until it is back, so it should be back soon after the server.
+        delayMs = Math.min(delayMs * 2, 2_000);
       };
       const connect = async (): Promise<void> => {
         const next = new pg.Client({ connectionString: url, connectionTimeoutMillis, keepAlive: true });
