@@ -43,7 +43,7 @@ const SETTLE_LIMIT_MS = 250_000;
 const PLAIN_TASKS = 2000;
 const BATCH = 50;
 /** Between task batches: spreads the load over the fault schedule instead of finishing before it. */
-const BATCH_PACE_MS = 1300;
+const BATCH_PACE_MS = 1500;
 const RUNS = 24;
 const RUN_PACE_MS = 2500;
 const AGENTS = 4;
@@ -94,7 +94,11 @@ const killedAgentIds: string[] = [];
 const registeredAgentIds: string[] = [];
 /** Every child still running, by pid, so clean-up can end exactly those. */
 const children = new Map<number, { name: string; child: ChildProcess }>();
+/** Set once the run ends (or is cut short): loads, faults and restarts stop. */
 let shuttingDown = false;
+/** The fault being injected now; clean-up waits for it, so it never stops a PostgreSQL that is restarting. */
+let faultInFlight: Promise<void> | undefined;
+let ticker: NodeJS.Timeout | undefined;
 let pgsrv: ThrowawayPostgres | undefined;
 let pool: pg.Pool | undefined;
 
@@ -139,17 +143,6 @@ async function query<R extends pg.QueryResultRow>(text: string, values?: unknown
   return (await pool.query<R>(text, values)).rows;
 }
 
-async function setSynchronousCommit(serverUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    await client.query(`ALTER DATABASE ${pg.escapeIdentifier(database)} SET synchronous_commit = on`);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 /** Retries a query until the database answers or `until` passes. */
 async function queryWhenUp<R extends pg.QueryResultRow>(
   text: string,
@@ -192,7 +185,8 @@ const baseEnv = Object.fromEntries(
 function spawnLogged(name: string, logFile: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const fd = openSync(logFile, 'a');
   writeSync(fd, `\n--- ${name} started at ${elapsed()} ---\n`);
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', fd, fd] });
+  // Detached: a Ctrl-C in the terminal reaches this harness only, which ends its children itself.
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   if (child.pid) children.set(child.pid, { name, child });
   child.once('exit', () => {
@@ -308,7 +302,7 @@ async function registerAgent(
     } catch (error) {
       if (error instanceof Error && error.message.startsWith('POST /api/agents')) throw error;
     }
-    if (Date.now() > until) throw new Error(`could not register agent ${name} in time`);
+    if (Date.now() > until || shuttingDown) throw new Error(`could not register agent ${name} in time`);
     await sleep(500);
   }
 }
@@ -405,7 +399,7 @@ async function createBatch(index: number, until: number): Promise<void> {
       failures.push(`batch ${batchId}: ${landed} of ${BATCH} tasks exist (a batch should be all or none)`);
       return;
     }
-    if (Date.now() > until) {
+    if (Date.now() > until || shuttingDown) {
       notes.push(`batch ${index} (${batchId}) not created before the load deadline`);
       return;
     }
@@ -414,7 +408,7 @@ async function createBatch(index: number, until: number): Promise<void> {
 
 async function createPlainTasks(until: number): Promise<void> {
   for (let index = 0; index < PLAIN_TASKS / BATCH; index++) {
-    if (Date.now() > until) break;
+    if (Date.now() > until || shuttingDown) break;
     const started = Date.now();
     await createBatch(index, until);
     await sleep(Math.max(0, BATCH_PACE_MS - (Date.now() - started)));
@@ -447,6 +441,7 @@ const expectedCost = new Map<string, string>();
 
 async function triggerRuns(workflowId: string, until: number): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
+    if (shuttingDown) break;
     const started = Date.now();
     // Thousandths as integers, so the expected total is exact.
     const parts = Array.from({ length: 4 }, () => 1 + Math.floor(Math.random() * 999));
@@ -475,7 +470,7 @@ async function triggerRuns(workflowId: string, until: number): Promise<void> {
       } catch {
         // Unknown outcome: the key makes the retry safe.
       }
-      if (Date.now() > until) {
+      if (Date.now() > until || shuttingDown) {
         notes.push(`run ${i} not triggered before the load deadline`);
         break;
       }
@@ -539,32 +534,45 @@ async function killPostmaster(): Promise<void> {
   say(`PostgreSQL postmaster killed (-9) and started again: down ${Date.now() - started} ms`);
 }
 
+/**
+ * One fault at a time, each at least FAULT_GAP_MS after the previous one ended, so each is seen
+ * on its own. The database faults come first, while the load is at its height; the API process
+ * last, because its restart takes longest (up to half a minute on a busy two-core machine) and
+ * no database fault should land while it migrates and starts.
+ */
 const schedule: { at: number; name: string; run: () => Promise<void> }[] = [
   { at: 8_000, name: 'close every broker connection', run: closeBrokerConnections },
   { at: 16_000, name: 'force-delete a task queue', run: deleteTaskQueue },
-  { at: 24_000, name: 'kill -9 an API process', run: killOneApi },
-  { at: 36_000, name: 'PostgreSQL restart -m fast', run: restartPostgresFast },
-  { at: 50_000, name: 'kill -9 the postmaster', run: killPostmaster },
+  { at: 24_000, name: 'PostgreSQL restart -m fast', run: restartPostgresFast },
+  { at: 34_000, name: 'kill -9 the postmaster', run: killPostmaster },
+  { at: 46_000, name: 'kill -9 an API process', run: killOneApi },
 ];
+const FAULT_GAP_MS = 6_000;
 
 async function runFaults(loadStart: number): Promise<void> {
+  let previousEnd = 0;
   for (const fault of schedule) {
-    await sleep(Math.max(0, loadStart + fault.at - Date.now()));
+    await sleep(Math.max(0, loadStart + fault.at - Date.now(), previousEnd + FAULT_GAP_MS - Date.now()));
+    if (shuttingDown) return;
     say(`fault: ${fault.name}`);
     try {
-      await fault.run();
+      faultInFlight = fault.run();
+      await faultInFlight;
     } catch (error) {
       failures.push(
         `fault "${fault.name}" could not be injected: ${error instanceof Error ? error.message : error}`,
       );
     }
+    previousEnd = Date.now();
   }
 }
 
 async function killAgentsRepeatedly(loadStart: number): Promise<void> {
   await sleep(3000);
   while (Date.now() < loadStart + AGENT_KILLS_UNTIL_MS && !shuttingDown) {
-    await killAgent().catch((error) => failures.push(`agent kill/replace failed: ${error}`));
+    await killAgent().catch((error) => {
+      if (!shuttingDown) failures.push(`agent kill/replace failed: ${error}`);
+    });
     await sleep(2500 + Math.random() * 2500);
   }
 }
@@ -634,6 +642,8 @@ let cleanedUp: Promise<void> | undefined;
 function cleanUp(): Promise<void> {
   cleanedUp ??= (async () => {
     shuttingDown = true;
+    clearInterval(ticker);
+    await Promise.race([faultInFlight?.catch(() => {}), sleep(30_000)]);
     await stopChildren('SIGKILL', 3000);
     await pool?.end().catch(() => {});
     if (pgsrv) {
@@ -725,10 +735,6 @@ async function main(): Promise<Verdict> {
   say(`chaos run ${runId}; logs in ${dir}`);
   pgsrv = await startThrowawayPostgres();
   const databaseUrl = await pgsrv.createDatabase('devart_chaos');
-  // The throwaway server runs with synchronous_commit = off, which lets a kill -9 of the postmaster
-  // take back commits it already acknowledged: a completion the API confirmed would vanish and the
-  // task run again, a fault of the test's set-up rather than of devart. Durable commits here.
-  await setSynchronousCommit(pgsrv.url, 'devart_chaos');
   pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 3,
@@ -786,7 +792,7 @@ async function main(): Promise<Verdict> {
   say(`${AGENTS} agents started`);
 
   const loadStart = Date.now();
-  const ticker = setInterval(() => void progress(), 3000);
+  ticker = setInterval(() => void progress(), 3000);
   const loadUntil = t0 + SETTLE_LIMIT_MS - 60_000;
   await Promise.all([
     createPlainTasks(loadUntil),
@@ -983,13 +989,26 @@ function partialVerdict(): Verdict {
   };
 }
 
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
+// second signal left to its default would end it before the clean-up.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (finishing) return;
     say(`${signal}: cleaning up`);
     failures.push(`interrupted by ${signal}`);
     void finish(partialVerdict());
   });
 }
+// Last resort if something ends this process without the clean-up: no child outlives it.
+process.on('exit', () => {
+  for (const pid of children.keys()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
 setTimeout(() => {
   failures.push(`the global deadline (${HARD_LIMIT_MS / 1000} s) passed`);
   void finish(partialVerdict());
