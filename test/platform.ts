@@ -45,6 +45,8 @@ export interface PlatformOptions {
   relay?: Partial<Pick<OutboxRelayOptions, 'afterPublish' | 'batchSize' | 'pollIntervalMs'>>;
   /** The reconciler's timer (default every 1 s, republishing after 60 s: in effect never). */
   reconcile?: { afterSeconds?: number; intervalMs?: number };
+  /** RabbitMQ runs only: another URL than AMQP_URL (a vhost and user of the test's own). */
+  amqpUrl?: string;
   /** Where the platform logs (default: silent, or TEST_LOG_LEVEL). */
   logger?: pino.Logger;
 }
@@ -93,17 +95,18 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
   let broker: Broker;
   let brokerAccess: BrokerAccess = noBrokerAccess;
   let management: ManagementClient | undefined;
-  if (process.env.AMQP_URL) {
+  const amqpUrl = process.env.AMQP_URL && (options.amqpUrl ?? process.env.AMQP_URL);
+  if (amqpUrl) {
     // The prefix in the connection name lets a test close this platform's connections only.
     broker = createRabbitBroker({
-      url: process.env.AMQP_URL,
+      url: amqpUrl,
       prefix,
       deliveryLimit,
       logger,
       connectionName: `devart-test-${prefix}`,
     });
     management = createManagementClient({ url: managementUrl });
-    const agentUrl = new URL(process.env.AMQP_URL);
+    const agentUrl = new URL(amqpUrl);
     agentUrl.username = '';
     agentUrl.password = '';
     brokerAccess = rabbitBrokerAccess({ broker, management, agentUrl: agentUrl.toString(), prefix });

@@ -159,6 +159,7 @@ class RabbitBroker implements Broker {
       backoff: this.backoff,
       open: (timeoutMs) => this.consumerConnection(Date.now() + timeoutMs),
       onCancelled: (c) => this.consumers.delete(c),
+      redeclare: this.consumeOnly ? undefined : () => this.setup(),
     });
     this.consumers.add(consumer);
     const deadline = this.deadline();

@@ -16,6 +16,11 @@ export interface RabbitConsumerDeps {
   /** A live connection with the topology in place; waits for a reconnect (may be forever). */
   open(timeoutMs: number): Promise<ChannelModel>;
   onCancelled(consumer: RabbitConsumer): void;
+  /**
+   * Declares the topology again, where this broker may (not in consume-only mode): a queue
+   * someone deleted comes back here rather than waiting for the next setup().
+   */
+  redeclare?(): Promise<void>;
 }
 
 /**
@@ -141,6 +146,10 @@ export class RabbitConsumer implements Consumer {
       this.failures = 0;
     } catch (err) {
       if (this.cancelled || err instanceof BrokerClosedError) return;
+      if (err instanceof QueueNotFoundError && this.deps.redeclare) {
+        // Failing here too is fine: the next attempt, after the backoff, tries again.
+        await this.deps.redeclare().catch(() => {});
+      }
       this.failures += 1;
       if (this.failures === 1) {
         logger.warn(
