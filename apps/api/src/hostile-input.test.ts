@@ -292,6 +292,22 @@ describe(`hostile input on ${backend}`, () => {
       expect((await readTask(ids[1]!)).task.status).toBe('TODO');
     });
 
+    it('the OpenAPI document still shows each item’s schema, and which fields are stored escaped', async () => {
+      const doc = (await (await api.app.request('/api/openapi.json')).json()) as {
+        paths: Record<string, Record<string, Record<string, unknown>>>;
+        components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+      };
+      expect(doc.components.schemas.CompleteTaskBatchItem?.properties).toHaveProperty('cost');
+      expect(doc.components.schemas.StartTaskBatchItem?.properties).toHaveProperty('attempt');
+      expect(doc.paths['/api/tasks/complete-batch']!.post!['x-devart-stored-escaped']).toEqual([
+        'items.*.result',
+      ]);
+      expect(doc.paths['/api/tasks/{taskId}/report-failure']!.post!['x-devart-stored-escaped']).toEqual([
+        'error',
+        'details',
+      ]);
+    });
+
     it('a bad envelope is still refused whole', async () => {
       await expectRefused(
         () => send('POST', '/api/tasks/complete-batch', agentKey, JSON.stringify({ items: [], extra: 1 })),

@@ -59,8 +59,9 @@ export function agentWorkRoutes({
   const agentOnly = { security: bearerAuth, middleware: [authorize('tasks.agent')] };
   // The batch bodies refer to their items' schemas, which the routes validate one item at a time.
   for (const [name, item] of Object.entries({ StartTaskBatchItem, CompleteTaskBatchItem })) {
-    const { $schema: _, ...schema } = z.toJSONSchema(item, { target: 'draft-2020-12', io: 'input' });
-    router.openAPIRegistry.registerComponent('schemas', name, schema as never);
+    // The item's id makes zod answer a $ref into its own $defs; the component is the definition itself.
+    const json = z.toJSONSchema(item, { target: 'draft-2020-12', io: 'input' });
+    router.openAPIRegistry.registerComponent('schemas', name, (json.$defs?.[name] ?? json) as never);
   }
 
   router.openapi(
