@@ -22,7 +22,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   writeSync,
@@ -34,6 +33,9 @@ import pg from 'pg';
 import { signUserToken } from '../../apps/api/src/auth/jwt';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../throwaway-postgres';
 import { judgeEffects, readEffects } from './effects';
+import { countLines, crashReason, summarizeLogs, tail } from './logs';
+import { chaosVhost } from './rabbit';
+import { judgeRun } from './verdict';
 
 // ---------------------------------------------------------------- settings
 /** Everything, set-up and clean-up included, ends before this (the budget is five minutes). */
@@ -66,9 +68,7 @@ const dir = mkdtempSync(join(tmpdir(), 'devart-chaos-'));
 const effectsDir = join(dir, 'effects');
 mkdirSync(effectsDir);
 const runId = randomBytes(4).toString('hex');
-const vhost = `devart-chaos-${runId}`;
-const amqpUser = `devart-chaos-${runId}`;
-const amqpPassword = randomBytes(18).toString('base64url');
+const vhost = chaosVhost(managementUrl, `devart-chaos-${runId}`);
 const jwtSecret = randomBytes(32).toString('hex');
 
 const stats = {
@@ -119,32 +119,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A call to the RabbitMQ management API as its administrator. */
-async function management(method: string, path: string, body?: unknown, allow404 = false): Promise<unknown> {
-  const auth = Buffer.from(
-    `${decodeURIComponent(managementUrl.username)}:${decodeURIComponent(managementUrl.password)}`,
-  ).toString('base64');
-  const res = await fetch(`${managementUrl.origin}/api${path}`, {
-    method,
-    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  if (res.status === 404 && allow404) return undefined;
-  if (!res.ok) throw new Error(`management ${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
-  return text ? JSON.parse(text) : undefined;
-}
-const vhostPath = encodeURIComponent(vhost);
-
 /** One query on the test's own database; rejects (quickly) while it is down. */
-async function query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
+async function query<R extends object>(text: string, values?: unknown[]): Promise<R[]> {
   if (!pool) throw new Error('no database yet');
-  return (await pool.query<R>(text, values)).rows;
+  return (await pool.query(text, values)).rows as R[];
 }
 
 /** Retries a query until the database answers or `until` passes. */
-async function queryWhenUp<R extends pg.QueryResultRow>(
+async function queryWhenUp<R extends object>(
   text: string,
   values: unknown[] | undefined,
   until: number,
@@ -211,7 +193,7 @@ function startApi(api: ApiProcess): void {
     say(
       `API ${api.index} (pid ${child.pid}) EXITED ON ITS OWN (code ${code}, signal ${signal}): crash counted, restarting`,
     );
-    failures.push(
+    notes.push(
       `API ${api.index} pid ${child.pid} crashed at ${elapsed()} (code ${code}, signal ${signal}): ${crashReason(api.log)}`,
     );
     setTimeout(() => {
@@ -355,11 +337,11 @@ async function killAgent(): Promise<void> {
 const plainBatchIds: string[] = [];
 
 /** Creates one batch and does not return until its creation is known: confirmed, or proven absent and retried. */
-async function createBatch(index: number, until: number): Promise<void> {
+async function createBatch(label: string, until: number): Promise<void> {
   const batchId = randomUUID();
   plainBatchIds.push(batchId);
   const tasks = Array.from({ length: BATCH }, (_, i) => ({
-    title: `chaos ${index}.${i}`,
+    title: `chaos ${label}.${i}`,
     capability: TASK_CAPABILITY,
     payload: { chaos_batch: batchId, cost: '0.001' },
     max_retries: 10,
@@ -400,7 +382,7 @@ async function createBatch(index: number, until: number): Promise<void> {
       return;
     }
     if (Date.now() > until || shuttingDown) {
-      notes.push(`batch ${index} (${batchId}) not created before the load deadline`);
+      notes.push(`batch ${label} (${batchId}) not created before the load deadline`);
       return;
     }
   }
@@ -410,7 +392,7 @@ async function createPlainTasks(until: number): Promise<void> {
   for (let index = 0; index < PLAIN_TASKS / BATCH; index++) {
     if (Date.now() > until || shuttingDown) break;
     const started = Date.now();
-    await createBatch(index, until);
+    await createBatch(String(index), until);
     await sleep(Math.max(0, BATCH_PACE_MS - (Date.now() - started)));
   }
 }
@@ -482,25 +464,22 @@ async function triggerRuns(workflowId: string, until: number): Promise<void> {
 
 // ---------------------------------------------------------------- faults
 async function closeBrokerConnections(): Promise<void> {
-  const connections = (await management('GET', `/vhosts/${vhostPath}/connections`)) as { name: string }[];
-  for (const c of connections) {
-    await management('DELETE', `/connections/${encodeURIComponent(c.name)}`, undefined, true);
-  }
-  stats.connectionCloses += connections.length;
-  say(`closed ${connections.length} broker connections of vhost ${vhost}`);
+  const closed = await vhost.closeConnections();
+  stats.connectionCloses += closed;
+  say(`closed ${closed} broker connections of vhost ${vhost.name}`);
 }
 
 async function deleteTaskQueue(): Promise<void> {
   const queue = `tasks.todo.${TASK_CAPABILITY}`;
-  const info = (await management(
-    'GET',
-    `/queues/${vhostPath}/${encodeURIComponent(queue)}`,
-    undefined,
-    true,
-  )) as { messages?: number } | undefined;
-  await management('DELETE', `/queues/${vhostPath}/${encodeURIComponent(queue)}`);
+  // Agents keep up with the load, so the queue is often empty: a batch of its own, just published,
+  // makes sure messages go down with it.
+  await createBatch('doomed', Date.now() + 20_000);
+  await sleep(150);
+  const sampled = await vhost.deleteQueue(queue);
   stats.queueDeletes++;
-  say(`force-deleted queue ${queue} holding ${info?.messages ?? '?'} messages`);
+  say(
+    `force-deleted queue ${queue} right after a batch of ${BATCH} (management API's last sample: ${sampled ?? '?'} messages)`,
+  );
 }
 
 async function killOneApi(): Promise<void> {
@@ -651,54 +630,11 @@ function cleanUp(): Promise<void> {
       if (existsSync(pgLog)) copyFileSync(pgLog, join(dir, 'postgres.log'));
       await pgsrv.stop().catch((error) => say(`could not stop PostgreSQL: ${error}`));
     }
-    await management('DELETE', `/vhosts/${vhostPath}`, undefined, true).catch((e) => say(`vhost: ${e}`));
-    await management('DELETE', `/users/${encodeURIComponent(amqpUser)}`, undefined, true).catch((e) =>
-      say(`user: ${e}`),
-    );
-    for (const id of registeredAgentIds) {
-      await management('DELETE', `/users/${encodeURIComponent(`agent-${id}`)}`, undefined, true).catch(
-        () => {},
-      );
-    }
+    await vhost
+      .remove(registeredAgentIds.map((id) => `agent-${id}`))
+      .catch((error) => say(`${error.message}: ${error.errors}`));
   })();
   return cleanedUp;
-}
-
-function tail(file: string, lines: number): string {
-  if (!existsSync(file)) return '(no file)';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-/** The start-up banner of `devart start` and the separators this harness writes: not worth a reader's time. */
-const banner = /^(---|devart(:| is running)|Press Ctrl-C|\s{2}\S|\s*$)/;
-
-/**
- * What a set of logs said, compacted: pino lines counted by level and message, the other lines
- * (stack traces, crash messages) as their last few.
- */
-function summarizeLogs(files: string[], rawLines: number): string {
-  const counts = new Map<string, number>();
-  const raw: string[] = [];
-  for (const file of files) {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (banner.test(line)) continue;
-      try {
-        const entry = JSON.parse(line) as { level?: number; msg?: string };
-        const key = `${entry.level === 30 ? 'info' : entry.level === 40 ? 'warn' : entry.level === 50 ? 'error' : `level ${entry.level}`}: ${entry.msg}`;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      } catch {
-        raw.push(line);
-      }
-    }
-  }
-  const counted = [...counts]
-    .sort((a, b) => b[1] - a[1])
-    .map(([key, n]) => `  ${String(n).padStart(5)} × ${key}`);
-  const lastRaw = raw.slice(-rawLines).map((line) => `  | ${line.slice(0, 300)}`);
-  return (
-    [...counted, ...(lastRaw.length > 0 ? ['  other lines, last ones:', ...lastRaw] : [])].join('\n') ||
-    '  (nothing)'
-  );
 }
 
 function printLogs(): void {
@@ -712,17 +648,6 @@ function printLogs(): void {
     `\n--- the ${agentLogs.length} agent logs (agent-*.log), together:\n${summarizeLogs(agentLogs, 12)}`,
   );
   console.log(`\n--- tail of ${join(dir, 'postgres.log')}\n${tail(join(dir, 'postgres.log'), 8)}`);
-}
-
-/** The first line of a crashed process's log that names an error: why it ended. */
-function crashReason(file: string): string {
-  const text = readFileSync(file, 'utf8');
-  // The log of the last start only (an API's log holds every start of that process).
-  const line = text
-    .slice(text.lastIndexOf('\n--- '))
-    .split('\n')
-    .find((l) => /^\w*Error\b|Error:|"level":(50|60)/.test(l));
-  return line?.slice(0, 200) ?? '(no error in its log)';
 }
 
 // ---------------------------------------------------------------- the run
@@ -746,23 +671,20 @@ async function main(): Promise<Verdict> {
   });
   say(`PostgreSQL on port ${pgsrv.port}`);
 
-  await management('PUT', `/vhosts/${vhostPath}`, {});
-  await management('PUT', `/users/${encodeURIComponent(amqpUser)}`, { password: amqpPassword, tags: '' });
-  await management('PUT', `/permissions/${vhostPath}/${encodeURIComponent(amqpUser)}`, {
-    configure: '.*',
-    write: '.*',
-    read: '.*',
-  });
-  say(`RabbitMQ vhost ${vhost}, user ${amqpUser}`);
+  await vhost.create();
+  say(`RabbitMQ vhost and user ${vhost.name}`);
 
   apiEnv = {
     ...baseEnv,
     DATABASE_URL: databaseUrl,
-    AMQP_URL: `amqp://${encodeURIComponent(amqpUser)}:${encodeURIComponent(amqpPassword)}@127.0.0.1:5672/${vhostPath}`,
+    AMQP_URL: vhost.amqpUrl,
     RABBITMQ_MANAGEMENT_URL: managementUrl.toString(),
     JWT_SECRET: jwtSecret,
     TASK_LEASE_SECONDS: String(LEASE_SECONDS),
     REAPER_INTERVAL_SECONDS: '1',
+    // Lost messages (the deleted queue) are looked for after 15 s instead of a minute, within the budget.
+    RECONCILE_AFTER_SECONDS: '15',
+    RECONCILE_INTERVAL_SECONDS: '2',
     RETRY_BASE_MS: '200',
     RETRY_CAP_MS: '2000',
     SANDBOX_PROVIDER: 'none',
@@ -852,106 +774,36 @@ async function main(): Promise<Verdict> {
   await stopChildren('SIGKILL', 2000);
 
   // ------------------------------------------------------------ judging
-  const until = Date.now() + 15_000;
-  const statusRows = await queryWhenUp<{ status: string; n: number }>(
-    'SELECT status, count(*)::int AS n FROM tasks GROUP BY status ORDER BY status',
-    undefined,
-    until,
-  );
-  const statuses = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
-  const created = sum(statuses);
-  const done = statuses.DONE ?? 0;
-  const [plain] = await query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM tasks WHERE payload ? 'chaos_batch'",
-  );
-  const unevenBatches = await query<{ batch: string; n: number }>(
-    "SELECT payload->>'chaos_batch' AS batch, count(*)::int AS n FROM tasks WHERE payload ? 'chaos_batch' GROUP BY 1 HAVING count(*) <> $1",
-    [BATCH],
-  );
-  const [unsent] = await query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL');
-  const runs = await query<{
-    id: string;
-    status: string;
-    total_cost: string | null;
-    steps_cost: string | null;
-    steps: number;
-    matches: boolean;
-  }>(
-    `SELECT r.id, r.status, r.total_cost::text AS total_cost, s.cost::text AS steps_cost, s.steps,
-            coalesce(r.total_cost = s.cost, false) AS matches
-       FROM workflow_runs r
-       CROSS JOIN LATERAL (SELECT sum(t.cost) AS cost, count(*)::int AS steps FROM tasks t WHERE t.workflow_run_id = r.id) s`,
-  );
-  const doneAttempts = await query<{ id: string; attempt: number }>(
-    "SELECT task_id AS id, attempt FROM task_attempts WHERE outcome = 'DONE'",
-  );
-  const [recovered] = await query<{ n: number }>(
-    `SELECT count(DISTINCT earlier.task_id)::int AS n
-       FROM task_attempts earlier
-       JOIN task_attempts later ON later.task_id = earlier.task_id AND later.attempt > earlier.attempt
-      WHERE earlier.agent_id = ANY($1::uuid[])`,
-    [killedAgentIds],
-  );
-
-  const effects = readEffects(effectsDir);
-  const judged = judgeEffects(effects, killedAt, new Map(doneAttempts.map((r) => [r.id, r.attempt])));
-
-  const lost = created - done;
-  const line = `created=${created} done=${done} lost=${lost} duplicate_after_done=${judged.duplicateAfterDone} rerun_after_finished=${judged.rerunAfterFinished} api_crashes=${stats.apiCrashes} recovered_by_lease=${recovered?.n ?? 0}`;
-
-  console.log('\nTasks by status:', JSON.stringify(statuses));
+  // The database may still be coming back from the last fault: wait for it, briefly.
+  await queryWhenUp('SELECT 1', undefined, Date.now() + 15_000);
+  const verdict = await judgeRun(query, {
+    effectsDir,
+    killedAt,
+    killedAgentIds,
+    expectedCost,
+    plainConfirmed: stats.plainCreated,
+    plainWanted: PLAIN_TASKS,
+    batchSize: BATCH,
+    runsWanted: 20,
+    apiCrashes: stats.apiCrashes,
+  });
+  console.log('');
+  for (const line of verdict.report) console.log(line);
   console.log(
-    `Plain tasks: ${plain?.n ?? 0} in the database, ${stats.plainCreated} confirmed by the creator (${stats.createdAfterUnknownOutcome} of them found in the database after an unknown outcome; ${stats.createRetries} retries). Runs: ${runs.length} (${stats.runsTriggered} triggers confirmed).`,
-  );
-  console.log(
-    `Effects logged: ${effects.length}; begins by live agents without an answer to their report: ${judged.unreportedByLiveAgents}; double starts of one attempt: ${judged.doubleStarts}`,
+    `Creation: ${stats.createdAfterUnknownOutcome} tasks found in the database after an unknown outcome; ${stats.createRetries} retries. Triggers confirmed: ${stats.runsTriggered}.`,
   );
   console.log(`Faults: ${faultsSoFar()}`);
-  for (const example of judged.examples) console.log(`  ${example}`);
+  const logged = (pattern: RegExp) =>
+    countLines(
+      apis.map((a) => a.log),
+      pattern,
+    );
+  console.log(
+    `API logs: ${logged(/task message lost/)} lost messages republished by the reconciler, ${logged(/"lease expired"/)} leases expired, ${logged(/database unreachable/)} database outages seen, ${logged(/connection lost/)} broker connections lost`,
+  );
   for (const note of notes) console.log(`note: ${note}`);
-
-  if (lost !== 0) {
-    const open = await query<{
-      id: string;
-      status: string;
-      attempt: number;
-      capability: string | null;
-      step_key: string | null;
-      last_error: string | null;
-    }>(
-      "SELECT id, status, attempt, capability, step_key, last_error FROM tasks WHERE status <> 'DONE' ORDER BY status LIMIT 8",
-    );
-    failures.push(
-      `lost=${lost}: tasks not DONE, e.g. ${open.map((t) => `${t.id} ${t.status} attempt ${t.attempt} ${t.capability ?? ''}${t.step_key ? ` step ${t.step_key}` : ''}${t.last_error ? ` (${t.last_error.slice(0, 80)})` : ''}`).join('; ')}`,
-    );
-  }
-  if (judged.duplicateAfterDone !== 0) failures.push(`duplicate_after_done=${judged.duplicateAfterDone}`);
-  if (judged.rerunAfterFinished !== 0) failures.push(`rerun_after_finished=${judged.rerunAfterFinished}`);
-  if (judged.doubleStarts !== 0)
-    failures.push(`${judged.doubleStarts} attempts were started by two processes`);
-  if ((plain?.n ?? 0) < PLAIN_TASKS)
-    failures.push(`only ${plain?.n ?? 0} of ${PLAIN_TASKS} plain tasks were created`);
-  if (plain && plain.n !== stats.plainCreated)
-    failures.push(
-      `${plain.n} plain tasks in the database but ${stats.plainCreated} confirmed: counting is off`,
-    );
-  for (const b of unevenBatches) failures.push(`batch ${b.batch} has ${b.n} tasks, not ${BATCH}`);
-  if (runs.length < 20) failures.push(`only ${runs.length} workflow runs (at least 20 wanted)`);
-  for (const run of runs) {
-    const expected = expectedCost.get(run.id);
-    const [exact] = expected
-      ? await query<{ ok: boolean }>('SELECT $1::numeric = $2::numeric AS ok', [run.total_cost, expected])
-      : [{ ok: false }];
-    if (run.status !== 'COMPLETED' || !run.matches || run.steps !== 4 || !exact?.ok) {
-      failures.push(
-        `run ${run.id}: ${run.status}, total_cost ${run.total_cost} vs steps ${run.steps_cost} (${run.steps} steps), expected ${expected ?? 'unknown'}`,
-      );
-    }
-  }
-  if ((statuses.TODO ?? 0) + (statuses.IN_PROGRESS ?? 0) > 0)
-    failures.push(`left open: TODO=${statuses.TODO ?? 0} IN_PROGRESS=${statuses.IN_PROGRESS ?? 0}`);
-  if ((unsent?.n ?? 0) > 0) failures.push(`${unsent?.n} outbox rows unsent`);
-  return { line, failed: failures.length > 0 };
+  failures.push(...verdict.failures);
+  return { line: verdict.line, failed: failures.length > 0 };
 }
 
 // ---------------------------------------------------------------- entry
