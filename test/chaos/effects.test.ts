@@ -37,6 +37,11 @@ describe('judging the chaos test’s effect logs', () => {
     });
   });
 
+  it('counts a re-run that began while the agent that finished was still alive, even if it was killed later', () => {
+    const effects = [...run(1, 1, 0, 'unreported'), ...run(2, 2, 100, 'confirmed')];
+    expect(judgeEffects(effects, new Map([[1, 150]]), new Map([[task, 2]])).rerunAfterFinished).toBe(1);
+  });
+
   it('counts a start after a confirmed completion as a duplicate, killed agent or not', () => {
     const effects = [...run(1, 1, 0, 'confirmed'), ...run(2, 2, 100, 'confirmed')];
     expect(judgeEffects(effects, new Map([[1, 50]]), new Map([[task, 1]]))).toMatchObject({
@@ -49,6 +54,12 @@ describe('judging the chaos test’s effect logs', () => {
     // The report's answer was never logged (the agent died), but the database knows attempt 1 is DONE.
     const effects = [...run(1, 1, 0, 'unreported'), ...run(2, 2, 100, 'unreported')];
     expect(judgeEffects(effects, new Map([[1, 50]]), new Map([[task, 1]])).duplicateAfterDone).toBe(1);
+  });
+
+  it('does not count an outcome whose answer was lost but which the database holds as DONE', () => {
+    expect(judgeEffects(run(1, 1, 0, 'unreported'), none, new Map([[task, 1]])).unreportedByLiveAgents).toBe(
+      0,
+    );
   });
 
   it('counts one attempt started by two processes', () => {

@@ -20,7 +20,7 @@ export interface EffectCounts {
   rerunAfterFinished: number;
   /** Attempts started by two processes (the fence should make this impossible). */
   doubleStarts: number;
-  /** Outcomes finished in an agent the test never killed, with no answer from the platform logged. */
+  /** Outcomes finished in an agent the test never killed, with no answer logged and not DONE in the database: dropped. */
   unreportedByLiveAgents: number;
   /** A few examples, for the report. */
   examples: string[];
@@ -90,18 +90,22 @@ export function judgeEffects(
     const rerun = list
       .filter((x) => x.e === 'finish')
       .find((finish) => {
-        const ranAgain = begins.some(
-          (b) => b.t > finish.t && (b.pid !== finish.pid || b.attempt !== finish.attempt),
-        );
-        if (!ranAgain) return false;
         const reported = confirmed.some((c) => c.pid === finish.pid && c.attempt === finish.attempt);
-        // Allowed only when the agent died (by the test's hand) holding an unconfirmed outcome.
-        return !(killedAt.has(finish.pid) && !reported);
+        const killed = killedAt.get(finish.pid);
+        // Allowed only when the agent died by the test's hand holding an unconfirmed outcome, and
+        // before the task ran again: a re-run while the agent that finished was alive means its
+        // outcome was dropped, whatever became of that agent later.
+        return begins.some(
+          (b) =>
+            b.t > finish.t &&
+            (b.pid !== finish.pid || b.attempt !== finish.attempt) &&
+            !(killed !== undefined && killed < b.t && !reported),
+        );
       });
     if (rerun) {
       counts.rerunAfterFinished++;
       example(
-        `rerun_after_finished: task ${task} attempt ${rerun.attempt} finished in pid ${rerun.pid} (${killedAt.has(rerun.pid) ? 'killed later' : 'never killed'}), then ran again`,
+        `rerun_after_finished: task ${task} attempt ${rerun.attempt} finished in pid ${rerun.pid} (${killedAt.has(rerun.pid) ? 'killed by the test' : 'never killed'}), then ran again`,
       );
     }
 
@@ -123,7 +127,13 @@ export function judgeEffects(
         (x) =>
           (x.e === 'confirmed' || x.e === 'refused') && x.pid === finish.pid && x.attempt === finish.attempt,
       );
-      if (!answered && !killedAt.has(finish.pid)) counts.unreportedByLiveAgents++;
+      // The database knowing this attempt DONE means the report got through and only its answer was lost.
+      if (!answered && !killedAt.has(finish.pid) && done !== finish.attempt) {
+        counts.unreportedByLiveAgents++;
+        example(
+          `dropped: task ${task} attempt ${finish.attempt} finished in pid ${finish.pid}, never killed, never answered`,
+        );
+      }
     }
   }
   return counts;

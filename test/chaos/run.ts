@@ -89,8 +89,8 @@ const failures: string[] = [];
 const notes: string[] = [];
 /** pid → when the test sent SIGKILL. */
 const killedAt = new Map<number, number>();
-/** Agent ids (from registration) of the processes the test killed. */
-const killedAgentIds: string[] = [];
+/** Agent id (from registration) → when the test killed its process. */
+const killedAgents = new Map<string, number>();
 const registeredAgentIds: string[] = [];
 /** Every child still running, by pid, so clean-up can end exactly those. */
 const children = new Map<number, { name: string; child: ChildProcess }>();
@@ -326,7 +326,7 @@ async function killAgent(): Promise<void> {
   const pid = victim.child.pid!;
   victim.killedByTest = true;
   killedAt.set(pid, Date.now());
-  killedAgentIds.push(victim.agentId);
+  killedAgents.set(victim.agentId, Date.now());
   victim.child.kill('SIGKILL');
   stats.agentKills++;
   agents[victim.slot] = undefined;
@@ -779,7 +779,7 @@ async function main(): Promise<Verdict> {
   const verdict = await judgeRun(query, {
     effectsDir,
     killedAt,
-    killedAgentIds,
+    killedAgents,
     expectedCost,
     plainConfirmed: stats.plainCreated,
     plainWanted: PLAIN_TASKS,

@@ -10,8 +10,8 @@ export interface RunFacts {
   effectsDir: string;
   /** pid → when the test sent it SIGKILL. */
   killedAt: ReadonlyMap<number, number>;
-  /** Agent ids of the processes the test killed. */
-  killedAgentIds: readonly string[];
+  /** Agent id → when the test killed its process. */
+  killedAgents: ReadonlyMap<string, number>;
   /** Workflow run id → the exact total of the costs its steps report. */
   expectedCost: ReadonlyMap<string, string>;
   /** Plain tasks whose creation the harness saw confirmed (a 201, or found after an unknown outcome). */
@@ -76,13 +76,14 @@ export async function judgeRun(query: Query, facts: RunFacts): Promise<Verdict> 
   const doneAttempts = await query<{ id: string; attempt: number }>(
     "SELECT task_id AS id, attempt FROM task_attempts WHERE outcome = 'DONE'",
   );
-  // Tasks with a later attempt whose earlier attempt belonged to an agent the test killed.
+  // Tasks with a later attempt, started after the test killed the agent of an earlier one.
   const [recovered] = await query<{ n: number }>(
     `SELECT count(DISTINCT earlier.task_id)::int AS n
        FROM task_attempts earlier
-       JOIN task_attempts later ON later.task_id = earlier.task_id AND later.attempt > earlier.attempt
-      WHERE earlier.agent_id = ANY($1::uuid[])`,
-    [facts.killedAgentIds],
+       JOIN unnest($1::uuid[], $2::timestamptz[]) AS killed(agent_id, at) ON killed.agent_id = earlier.agent_id
+       JOIN task_attempts later
+         ON later.task_id = earlier.task_id AND later.attempt > earlier.attempt AND later.started_at > killed.at`,
+    [[...facts.killedAgents.keys()], [...facts.killedAgents.values()].map((t) => new Date(t).toISOString())],
   );
 
   const effects = readEffects(facts.effectsDir);
@@ -117,6 +118,10 @@ export async function judgeRun(query: Query, facts: RunFacts): Promise<Verdict> 
   if (facts.apiCrashes !== 0) failures.push(`api_crashes=${facts.apiCrashes}`);
   if (judged.doubleStarts !== 0)
     failures.push(`${judged.doubleStarts} attempts were started by two processes`);
+  if (judged.unreportedByLiveAgents !== 0)
+    failures.push(
+      `${judged.unreportedByLiveAgents} outcomes were finished by agents the test never killed and never answered: dropped`,
+    );
   if ((plain?.n ?? 0) < facts.plainWanted)
     failures.push(`only ${plain?.n ?? 0} of ${facts.plainWanted} plain tasks were created`);
   if ((plain?.n ?? 0) !== facts.plainConfirmed)
