@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { NonRetryableError } from '@devart/sdk';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backend } from '../../../test/db';
 import {
@@ -8,6 +9,10 @@ import {
   type RegisteredTestAgent,
   type TestPlatform,
 } from '../../../test/platform';
+import { reapExpiredLeases } from './services/failures';
+import { startLeaseReaper } from './services/lease-reaper';
+
+const silent = pino({ level: 'silent' });
 
 let platform: TestPlatform | undefined;
 afterEach(async () => {
@@ -449,6 +454,36 @@ describe(`failures on ${backend} + ${brokerKind}`, () => {
     expect(await taskState(p, id)).toMatchObject({ attempt: 2, retry_count: 1, last_error: 'lease expired' });
     release();
     await stopped;
+  });
+
+  it('a lapsed lease is left alone while agents could not heartbeat: after the database started, and after the reaper starts', async () => {
+    // The platform's own reaper stays quiet (an hour between ticks); the test drives its own.
+    platform = await createTestPlatform({ leaseSeconds: 1, reaperIntervalMs: 3_600_000 });
+    const p = platform;
+    const agent = await p.registerAgent(['grace'], 'silent');
+    const id = await createTask(p, { title: 'held through an outage', capability: 'grace' });
+    await start(p, agent, id, 1);
+    await sleep(1200);
+    const failures = { backoff: { baseMs: 10, capMs: 10 } };
+
+    // A database that started less than ten years ago is inside the grace: nothing is reaped.
+    expect(await reapExpiredLeases(p.db, failures, { graceSeconds: 315_360_000 })).toEqual([]);
+    expect((await taskState(p, id)).status).toBe('IN_PROGRESS');
+
+    const reaper = startLeaseReaper({ db: p.db, logger: silent, intervalMs: 50, failures, graceMs: 1500 });
+    try {
+      await sleep(1000);
+      expect((await taskState(p, id)).status, 'reaped inside the grace').toBe('IN_PROGRESS');
+      // A heartbeat inside the grace keeps the task, however long ago the lease lapsed.
+      const beat = await p.call('POST', `/api/tasks/${id}/heartbeat`, { auth: agent.apiKey });
+      expect(beat.status).toBe(200);
+      await p.waitFor('the lease to lapse again and be reaped', async () => {
+        const state = await taskState(p, id);
+        return state.attempt === 2 && state.last_error === 'lease expired';
+      });
+    } finally {
+      reaper.stop();
+    }
   });
 
   it('a task whose every attempt leases out is quarantined after max_retries + 1 attempts, all LEASE_EXPIRED', async () => {

@@ -25,7 +25,7 @@ import { createMetrics } from './metrics';
 import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
 import { createEventHub } from './services/event-hub';
-import { startLeaseReaper } from './services/lease-reaper';
+import { heartbeatGraceMs, startLeaseReaper } from './services/lease-reaper';
 import { startOutboxRelay } from './services/outbox-relay';
 import { startReconciler } from './services/reconciler';
 import { createSandboxService, type SandboxBackend, startSandboxSweeper } from './services/sandboxes';
@@ -173,6 +173,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       logger,
       intervalMs: config.REAPER_INTERVAL_SECONDS * 1000,
       failures,
+      graceMs: heartbeatGraceMs(config.TASK_LEASE_SECONDS),
     });
     cleanup.push(() => reaper.stop());
     const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });

@@ -22,14 +22,23 @@ export async function lockTask(tx: Queryable, taskId: string): Promise<LockedTas
   return rows[0];
 }
 
-/** IN_PROGRESS tasks whose lease lapsed, locked; other reapers skip them. */
-export async function lockExpiredLeases(tx: Queryable, limit: number): Promise<LockedTask[]> {
+/**
+ * IN_PROGRESS tasks whose lease lapsed, locked; other reapers skip them. Nothing is reaped until the
+ * database server has been up for `graceSeconds`: while it was restarting no agent could heartbeat,
+ * so a lease that lapsed meanwhile says nothing about its agent, which gets that long to report.
+ */
+export async function lockExpiredLeases(
+  tx: Queryable,
+  limit: number,
+  { graceSeconds = 0 }: { graceSeconds?: number } = {},
+): Promise<LockedTask[]> {
   const { rows } = await tx.query<LockedTask>(
     `SELECT ${lockedColumns} FROM tasks
      WHERE status = 'IN_PROGRESS' AND lease_expires_at < now()
+       AND now() >= pg_postmaster_start_time() + make_interval(secs => $2)
      ORDER BY lease_expires_at LIMIT $1
      FOR UPDATE SKIP LOCKED`,
-    [limit],
+    [limit, graceSeconds],
   );
   return rows;
 }

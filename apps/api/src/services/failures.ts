@@ -123,11 +123,15 @@ export async function reportFailure(
 /**
  * Sends IN_PROGRESS tasks whose lease lapsed (agent crashed, network gone) through the same
  * failure path with last_error 'lease expired', so a task that keeps killing its agents ends
- * QUARANTINED. SKIP LOCKED lets several API replicas reap at once.
+ * QUARANTINED. SKIP LOCKED lets several API replicas reap at once. `graceSeconds`: see lockExpiredLeases.
  */
-export async function reapExpiredLeases(db: Db, settings: FailureSettings, limit = 500): Promise<TaskRow[]> {
+export async function reapExpiredLeases(
+  db: Db,
+  settings: FailureSettings,
+  { limit = 500, graceSeconds = 0 }: { limit?: number; graceSeconds?: number } = {},
+): Promise<TaskRow[]> {
   return db.transaction(async (tx) => {
-    const expired = await lockExpiredLeases(tx, limit);
+    const expired = await lockExpiredLeases(tx, limit, { graceSeconds });
     const failed = await applyFailures(
       tx,
       expired.map((task) =>

@@ -9,22 +9,40 @@ export interface LeaseReaper {
   stop(): void;
 }
 
-/** Runs the lease reaper (and the agent status check) on a timer in every API process. */
+/**
+ * How long agents get to heartbeat again after the platform could not hear them (this process
+ * starting, or the database coming back): one heartbeat period (a third of the lease) plus the
+ * SDK's longest retry wait, never more than the lease itself.
+ * @example heartbeatGraceMs(60) // 25 000
+ */
+export function heartbeatGraceMs(leaseSeconds: number): number {
+  return Math.min(leaseSeconds * 1000, Math.round((leaseSeconds * 1000) / 3) + 5000);
+}
+
+/**
+ * Runs the lease reaper (and the agent status check) on a timer in every API process. With
+ * `graceMs`, the timer reaps nothing until this process has been running that long, nor for that
+ * long after the database comes back (from a restart, or unreachable from here): a lease that
+ * lapsed while no heartbeat could get through says nothing about its agent.
+ */
 export function startLeaseReaper({
   db,
   logger,
   intervalMs,
   failures,
+  graceMs = 0,
 }: {
   db: Db;
   logger: Logger;
   intervalMs: number;
   failures: FailureSettings;
+  graceMs?: number;
 }): LeaseReaper {
   let running = false;
+  let holdUntil = Date.now() + graceMs;
   const streak = failureStreak(logger, 'lease reaper');
-  const reapNow = async () => {
-    const reaped = await reapExpiredLeases(db, failures);
+  const reap = async (graceSeconds: number) => {
+    const reaped = await reapExpiredLeases(db, failures, { graceSeconds });
     for (const task of reaped) {
       logger.warn(
         { task_id: task.id, attempt: task.attempt, status: task.status, retry_count: task.retry_count },
@@ -36,16 +54,22 @@ export function startLeaseReaper({
     if (corrected > 0) logger.debug({ corrected }, 'agent status corrected');
     return reaped.map((t) => t.id);
   };
+  // While holding back, a tick only checks that the database answers: every failure moves the end
+  // of the grace, so it is counted from when the database answers again.
+  const tick = () => (Date.now() < holdUntil ? db.query('SELECT 1').then(() => {}) : reap(graceMs / 1000));
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     // A database outage fails every tick until it ends: one line when it starts, one when it ends.
-    reapNow()
-      .then(streak.succeeded, streak.failed)
+    tick()
+      .then(streak.succeeded, (error) => {
+        streak.failed(error);
+        holdUntil = Date.now() + graceMs;
+      })
       .finally(() => {
         running = false;
       });
   }, intervalMs);
   timer.unref();
-  return { reapNow, stop: () => clearInterval(timer) };
+  return { reapNow: () => reap(0), stop: () => clearInterval(timer) };
 }
