@@ -50,6 +50,11 @@ export const ConfigSchema = z.object({
     (v) => (v === '' ? undefined : v),
     z.coerce.number().min(0.1).max(86_400).default(60),
   ),
+  /** How long start-up waits for PostgreSQL to answer before it gives up, in seconds (0: not at all). */
+  DATABASE_WAIT_SECONDS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().min(0).max(3600).default(60),
+  ),
   /** How often each API process looks for lapsed leases, in seconds. */
   REAPER_INTERVAL_SECONDS: z.preprocess(
     (v) => (v === '' ? undefined : v),

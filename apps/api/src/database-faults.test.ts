@@ -383,3 +383,56 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
     expect(stderr).not.toMatch(/Error: /);
   }, 60_000);
 });
+
+describe('devart start before PostgreSQL answers', () => {
+  it('waits for the database with one warning, then migrates and serves', async () => {
+    const root = join(import.meta.dirname, '../../..');
+    const databaseUrl = await server.createDatabase('devart_late');
+    const dataDir = mkdtempSync(join(tmpdir(), 'devart-dblate-'));
+    await server.killPostmaster();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      DEVART_DATA_DIR: dataDir,
+      JWT_SECRET: 'database-faults-test-secret-0123456789abcdef',
+      LOG_LEVEL: 'info',
+      SANDBOX_PROVIDER: 'none',
+    };
+    delete env.AMQP_URL;
+    const child = spawn(
+      process.execPath,
+      [join(root, 'bin/devart.mjs'), 'start', '--port', '0', '--agents', '0'],
+      {
+        env,
+        cwd: root,
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    onTestFailed(() => console.error(`devart start stdout:\n${stdout}\nstderr:\n${stderr}`));
+    try {
+      await eventually('the wait to be logged', async () =>
+        stdout.includes('the database does not answer yet') ? true : undefined,
+      );
+      await sleep(1500);
+      expect(child.exitCode).toBeNull();
+      await server.start();
+      const url = await eventually(
+        'the URL to be printed',
+        async () => /running at (http:\/\/\S+)/.exec(stdout)?.[1],
+        30_000,
+      );
+      expect((await fetch(`${url}/ready`)).status).toBe(200);
+      expect(stdout.split('the database does not answer yet').length - 1).toBe(1);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -1,7 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { connectPostgres, type Db, migrate, openPglite, ownsAuthUsers } from '@devart/db';
+import {
+  connectPostgres,
+  DatabaseUnavailableError,
+  type Db,
+  migrate,
+  openPglite,
+  ownsAuthUsers,
+} from '@devart/db';
 import {
   type Broker,
   createInProcessBroker,
@@ -149,6 +156,40 @@ export interface RunningPlatform {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `step` (the migrations, the first thing to touch the database) until the database answers:
+ * an API started beside a PostgreSQL that is still starting (a deploy, a host reboot) waits for it
+ * with one log line instead of exiting. Other errors, and an outage longer than `waitMs`, are thrown.
+ */
+export async function waitForDatabase<T>(
+  step: () => Promise<T>,
+  {
+    logger,
+    waitMs,
+    sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+  }: {
+    logger: Logger;
+    waitMs: number;
+    sleep?: (ms: number) => Promise<unknown>;
+  },
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError) || Date.now() >= deadline) throw error;
+      if (attempt === 0) {
+        logger.warn(
+          { cause: errorSummary(error.cause), wait_seconds: waitMs / 1000 },
+          'the database does not answer yet; waiting for it (DATABASE_WAIT_SECONDS)',
+        );
+      }
+      await sleep(Math.min(2000, 250 * 2 ** attempt));
+    }
+  }
+}
+
 /** Migrates, connects the broker, then serves the API and runs the outbox relay and lease reaper until `close()`. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
   const database = await openDatabase(config, logger);
@@ -157,9 +198,13 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     for (const step of cleanup.reverse()) await step();
   };
   try {
-    const report = await migrate(database.db, {
-      onApplied: (m) => logger.info({ migration: m.name }, 'migration applied'),
-    });
+    const report = await waitForDatabase(
+      () =>
+        migrate(database.db, {
+          onApplied: (m) => logger.info({ migration: m.name }, 'migration applied'),
+        }),
+      { logger, waitMs: config.DATABASE_WAIT_SECONDS * 1000 },
+    );
     logger.info({ applied: report.applied.length, database: database.db.kind }, 'database ready');
 
     const { broker, brokerAccess } = createBroker(config, logger);
