@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { BrokerLogger } from '@devart/queue';
+import { createAgent } from '@devart/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backend } from '../../../test/db';
 import { createTestPlatform, managementUrl, type TestPlatform } from '../../../test/platform';
@@ -48,6 +50,19 @@ async function ownVhost(): Promise<{ url: string; vhost: string; remove(): Promi
       await manage('DELETE', `/vhosts/${v}`);
       await manage('DELETE', `/users/${encodeURIComponent(user)}`);
     },
+  };
+}
+
+/** A logger that keeps its warnings and infos, for assertions. */
+function recordingLogger(): BrokerLogger & { warnings: string[]; infos: string[] } {
+  const warnings: string[] = [];
+  const infos: string[] = [];
+  return {
+    warnings,
+    infos,
+    info: (_obj, msg = '') => void infos.push(msg),
+    warn: (_obj, msg = '') => void warnings.push(msg),
+    error() {},
   };
 }
 
@@ -119,4 +134,79 @@ describe.runIf(!!amqpUrl)(`broker faults on ${backend} + rabbitmq`, () => {
     }[];
     expect(queues.map((q) => q.name)).toContain(queue);
   }, 90_000);
+
+  it('an agent started while its task queue is missing waits until the reconciler declares it, then runs the tasks', async () => {
+    const own = await ownVhost();
+    cleanup = own.remove;
+    platform = await createTestPlatform({ amqpUrl: own.url });
+    const p = platform;
+    // The test runs the reconciler's pass itself, once the agent is seen waiting.
+    p.reconciler.stop();
+    const registered = await p.registerAgent(['late'], 'late');
+    const queue = `${p.prefix}tasks.todo.late`;
+    await manage('DELETE', `/queues/${encodeURIComponent(own.vhost)}/${encodeURIComponent(queue)}`);
+
+    const log = recordingLogger();
+    const starting = p.startAgent(registered, async () => ({ result: 'ok' }), {
+      capabilities: ['late'],
+      logger: log,
+    });
+    const waiting = `queue ${queue} does not exist yet; waiting for the devart API to declare it`;
+    await p.waitFor('the agent to wait for its queue', async () => log.warnings.includes(waiting));
+    // Several retries later it is still waiting, not gone.
+    await sleep(1_500);
+    expect(log.infos).not.toContain('agent consuming');
+
+    await p.reconciler.reconcileNow();
+    await starting;
+    expect(log.infos).toContain(`queue ${queue} exists now; consuming it`);
+    expect(log.warnings).toEqual([waiting]);
+    const ids = await p.createTasks(5, { capability: 'late' });
+    await p.waitFor('the tasks DONE', async () => {
+      const { rows } = await p.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM tasks WHERE status = 'DONE' AND id = ANY($1)`,
+        [ids],
+      );
+      return rows[0]!.n === ids.length;
+    });
+  }, 60_000);
+
+  it('stop() ends the wait of an agent whose task queue is missing, and startConsuming() resolves', async () => {
+    const own = await ownVhost();
+    cleanup = own.remove;
+    platform = await createTestPlatform({ amqpUrl: own.url });
+    const p = platform;
+    p.reconciler.stop();
+    const registered = await p.registerAgent(['late'], 'late');
+    const queue = `${p.prefix}tasks.todo.late`;
+    await manage('DELETE', `/queues/${encodeURIComponent(own.vhost)}/${encodeURIComponent(queue)}`);
+
+    const log = recordingLogger();
+    const agent = createAgent({
+      // Never called: no task reaches an agent that is not consuming.
+      apiUrl: 'http://127.0.0.1:9',
+      apiKey: registered.apiKey,
+      amqpUrl: registered.amqpUrl,
+      prefix: p.prefix,
+      capabilities: ['late'],
+      logger: log,
+    });
+    let started = false;
+    const starting = agent
+      .startConsuming(() => undefined)
+      .then(() => {
+        started = true;
+      });
+    await p.waitFor('the agent to wait for its queue', async () =>
+      log.warnings.some((w) => w.startsWith(`queue ${queue} does not exist yet`)),
+    );
+    expect(started).toBe(false);
+    await agent.stop();
+    await starting;
+    expect(log.infos).not.toContain('agent consuming');
+    // Nothing of it is left waiting: once the queue is there, it does not subscribe after all.
+    await p.reconciler.reconcileNow();
+    await sleep(1_500);
+    expect(log.infos).not.toContain(`queue ${queue} exists now; consuming it`);
+  }, 60_000);
 });

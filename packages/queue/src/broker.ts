@@ -39,6 +39,11 @@ export type DeliveryHandler = (delivery: Delivery) => void | Promise<void>;
 export interface ConsumeOptions {
   /** Most unacked deliveries this consumer holds at once (positive integer). */
   prefetch: number;
+  /**
+   * Ends the wait of a consume-only RabbitMQ broker for a missing queue: consume() then rejects
+   * with the signal's reason. No other broker waits, so they ignore it.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -62,6 +67,12 @@ export interface Broker {
   publish(messages: OutgoingMessage[]): Promise<void>;
   /** Publishes straight to the dead-letter queue (quarantined tasks), keeping each routing key. */
   publishDead(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Subscribes to `queue` and resolves once consuming. A queue that does not exist is an error
+   * (`QueueNotFoundError`), except on a consume-only RabbitMQ broker: it cannot declare the
+   * queue, so it waits with backoff for the platform to declare it (until `opts.signal` aborts or
+   * the broker closes). A refusal (no read permission) rejects at once either way.
+   */
   consume(queue: string, opts: ConsumeOptions, handler: DeliveryHandler): Promise<Consumer>;
   /** Stops every consumer (their unacked messages are requeued) and releases all resources. */
   close(): Promise<void>;

@@ -5,6 +5,7 @@ import {
   type Consumer,
   createRabbitBroker,
   type Delivery,
+  QueueNotFoundError,
 } from '@devart/queue';
 import { createBatcher } from './batcher';
 import { type ApiClient, createApiClient, expectOk } from './client';
@@ -89,7 +90,13 @@ export interface AgentOptions {
 }
 
 export interface Agent {
-  /** Subscribes to the task queues and runs `callback` for each task until stop(). */
+  /**
+   * Subscribes to the task queues and runs `callback` for each task until stop(). Resolves once
+   * every queue is consumed. A queue that does not exist yet (deleted, and the API's reconciler has
+   * not declared it again) is waited for, with one warning naming it, while the other queues are
+   * consumed already; stop() ends the wait and startConsuming() then resolves. Permanent refusals
+   * (wrong credentials, no permission on a queue) reject.
+   */
   startConsuming(callback: TaskCallback): Promise<void>;
   /**
    * Stops taking work, lets in-flight tasks finish within `shutdownGraceMs` (the rest are aborted and
@@ -210,6 +217,8 @@ export function createAgent(options: AgentOptions): Agent {
   const running = new Map<string, Running>();
   let waiters: (() => void)[] = [];
   let stopping = false;
+  /** Aborts startConsuming()'s wait for queues that do not exist yet. */
+  const starting = new AbortController();
   let stopped: Promise<void> | undefined;
 
   const slotFree = () => running.size < concurrency;
@@ -225,6 +234,7 @@ export function createAgent(options: AgentOptions): Agent {
   async function refuseWork() {
     if (stopping) return;
     stopping = true;
+    starting.abort(new Error('the agent was revoked'));
     releaseSlot();
     await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
   }
@@ -427,26 +437,50 @@ export function createAgent(options: AgentOptions): Agent {
       return reporter.pending;
     },
     async startConsuming(callback) {
-      await broker.setup();
-      const queues: string[] = [];
-      for (const capability of [null, ...new Set(options.capabilities)]) {
-        // Declares the queue where the broker lets us (in-process); an agent's RabbitMQ user only checks it exists.
-        const queue = await broker.ensureTaskQueue(capability);
-        queues.push(queue);
-        consumers.push(
-          await broker.consume(queue, { prefetch: concurrency }, (d) => onDelivery(d, callback)),
-        );
-      }
+      // Before any wait, so that a signal during it stops the agent cleanly.
       if (options.handleSignals) {
         const onSignal = () => void agent.stop().then(() => process.exit(0));
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
+      }
+      await broker.setup();
+      const subscribe = async (capability: string | null): Promise<string> => {
+        // Declares the queue where the broker lets us (in-process); an agent's RabbitMQ user only
+        // checks it exists, and consume() waits for a missing one until the API declares it.
+        const queue = await broker
+          .ensureTaskQueue(capability)
+          .catch((error: unknown) =>
+            error instanceof QueueNotFoundError ? error.queue : Promise.reject(error),
+          );
+        const consumer = await broker.consume(
+          queue,
+          { prefetch: concurrency, signal: starting.signal },
+          (d) => onDelivery(d, callback),
+        );
+        // stop() may have come between consume-ok and here, after cancelling the others.
+        if (stopping) await consumer.cancel();
+        else consumers.push(consumer);
+        return queue;
+      };
+      // All at once: a queue still missing must not hold back the others.
+      let queues: string[] = [];
+      try {
+        queues = await Promise.all([null, ...new Set(options.capabilities)].map(subscribe));
+      } catch (error) {
+        // A refusal ends the other waits (the start has failed); stop() ends them all cleanly.
+        starting.abort(error);
+        if (!stopping) throw error;
+      }
+      if (stopping) {
+        logger.info({}, 'agent stopped before it consumed all its queues');
+        return;
       }
       logger.info({ queues, concurrency }, 'agent consuming');
     },
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        starting.abort(new Error('the agent is stopping'));
         releaseSlot();
         await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));
         // First the callbacks, within their grace; those still running are aborted and reported failed.

@@ -8,7 +8,13 @@ import type {
   OutgoingMessage,
 } from '../broker';
 import { consoleLogger } from '../broker';
-import { BrokerClosedError, BrokerUnavailableError, ConsumeOnlyError, PublishRejectedError } from '../errors';
+import {
+  BrokerClosedError,
+  BrokerUnavailableError,
+  ConsumeOnlyError,
+  PublishRejectedError,
+  QueueNotFoundError,
+} from '../errors';
 import { assertDeliveryLimit, assertPrefetch, encodeMessages } from '../message';
 import { capabilityOfTaskQueue, type TopologyNames, taskQueueName, topologyNames } from '../topology';
 import { amqpCode, redactUrl, toBrokerError } from './amqp-errors';
@@ -34,6 +40,8 @@ export interface RabbitBrokerOptions {
   /**
    * For agents, whose RabbitMQ user may only read its task queues: declares nothing (setup() and
    * ensureTaskQueue() only check passively that the topology exists) and refuses to publish.
+   * consume() of a queue that does not exist (yet, or any more) waits for the platform to declare
+   * it, checking every 0.5 s doubling to 5 s, rather than failing.
    */
   consumeOnly?: boolean;
   /**
@@ -172,6 +180,11 @@ class RabbitBroker implements Broker {
         await consumer.subscribe(model);
         return consumer;
       } catch (err) {
+        if (this.consumeOnly && err instanceof QueueNotFoundError) {
+          // Only the platform may declare it (its reconciler will): wait, as a re-subscribe does.
+          await consumer.waitForQueue(err, opts.signal);
+          return consumer;
+        }
         // A refusal from a live connection is final; a dropped one is waited for.
         if (this.closed || this.consuming.current === model || Date.now() >= deadline) {
           consumer.stop();

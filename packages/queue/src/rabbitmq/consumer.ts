@@ -1,10 +1,22 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { BrokerLogger, Consumer, Delivery, DeliveryHandler } from '../broker';
-import { BrokerClosedError, QueueNotFoundError } from '../errors';
+import { AccessRefusedError, BrokerClosedError, QueueNotFoundError, TopologyConflictError } from '../errors';
 import { invokeHandler } from '../handler';
 import { amqpCode, toBrokerError } from './amqp-errors';
 import type { BackoffOptions } from './backoff';
 import { backoffDelay } from './backoff';
+
+/**
+ * Polling for a queue the platform has yet to declare: its reconciler does so every
+ * RECONCILE_INTERVAL_SECONDS (10 s by default), so checking more than every 5 s gains nothing.
+ */
+const queueWait: BackoffOptions = { initialDelayMs: 500, maxDelayMs: 5_000 };
+
+/** A consume() waiting for its queue: settled once consuming, stopped, or refused for good. */
+interface PendingStart {
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 /** What a {@link RabbitConsumer} needs from its broker. */
 export interface RabbitConsumerDeps {
@@ -18,7 +30,8 @@ export interface RabbitConsumerDeps {
   onCancelled(consumer: RabbitConsumer): void;
   /**
    * Declares the topology again, where this broker may (not in consume-only mode): a queue
-   * someone deleted comes back here rather than waiting for the next setup().
+   * someone deleted comes back here rather than waiting for the next setup(). Without it a
+   * missing queue is waited for, polling every {@link queueWait}, until the platform declares it.
    */
   redeclare?(): Promise<void>;
 }
@@ -26,13 +39,20 @@ export interface RabbitConsumerDeps {
 /**
  * A consumer on its own channel (so its prefetch is its own and a refusal closes only it). When
  * the channel goes — connection lost, queue deleted, channel error — it re-subscribes with the
- * same prefetch, backing off while that fails.
+ * same prefetch, backing off while that fails. A queue missing at the start and one deleted later
+ * take the same path: {@link waitForQueue} joins the re-subscribe loop.
  */
 export class RabbitConsumer implements Consumer {
   private channel: Channel | undefined;
   private cancelled = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Failed (re-)subscribes since the consumer last consumed. */
   private failures = 0;
+  /** The last failure was a queue we wait for the platform to declare. */
+  private queueMissing = false;
+  /** What this outage has warned about already: each once, however long it lasts. */
+  private readonly warned = new Set<'queue' | 'other'>();
+  private pending: PendingStart | undefined;
 
   constructor(private readonly deps: RabbitConsumerDeps) {}
 
@@ -73,12 +93,42 @@ export class RabbitConsumer implements Consumer {
     await this.closeChannel();
   }
 
-  /** Stops re-subscribing without touching the channel (the broker is closing the connection). */
-  stop(): void {
+  /**
+   * After the first subscribe found no queue (consume-only): waits, as a re-subscribe does, until
+   * the queue is there and consumed. Rejects with the signal's reason if it aborts, with
+   * {@link BrokerClosedError} if the consumer is stopped, and with a refusal that waiting cannot
+   * cure (no read permission); in each case the consumer is stopped.
+   */
+  waitForQueue(missing: QueueNotFoundError, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => this.stop(signal?.reason);
+      this.pending = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.noteFailure(missing);
+      this.scheduleResubscribe();
+    });
+  }
+
+  /**
+   * Stops re-subscribing without touching the channel (the broker is closing the connection).
+   * A {@link waitForQueue} still waiting rejects with `reason`.
+   */
+  stop(reason: unknown = new BrokerClosedError()): void {
     if (this.cancelled) return;
     this.cancelled = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.settlePending(reason);
     this.deps.onCancelled(this);
   }
 
@@ -129,7 +179,8 @@ export class RabbitConsumer implements Consumer {
 
   private scheduleResubscribe(): void {
     if (this.cancelled || this.retryTimer) return;
-    const delay = this.failures === 0 ? 0 : backoffDelay(this.failures, this.deps.backoff);
+    const backoff = this.queueMissing ? queueWait : this.deps.backoff;
+    const delay = this.failures === 0 ? 0 : backoffDelay(this.failures, backoff);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.resubscribe();
@@ -142,23 +193,59 @@ export class RabbitConsumer implements Consumer {
       const model = await this.deps.open(Number.POSITIVE_INFINITY);
       if (this.cancelled) return;
       await this.subscribe(model);
-      if (this.failures > 0) logger.info({ queue }, 'Consumer re-established');
-      this.failures = 0;
+      if (this.cancelled) return;
     } catch (err) {
       if (this.cancelled || err instanceof BrokerClosedError) return;
+      if (this.pending && (err instanceof AccessRefusedError || err instanceof TopologyConflictError)) {
+        // Nobody will grant the permission while we wait: the caller of consume() hears it now.
+        this.stop(err);
+        return;
+      }
       if (err instanceof QueueNotFoundError && this.deps.redeclare) {
         // Failing here too is fine: the next attempt, after the backoff, tries again.
         await this.deps.redeclare().catch(() => {});
       }
-      this.failures += 1;
-      if (this.failures === 1) {
-        logger.warn(
-          { queue, err: (err as Error).message },
-          'Cannot re-subscribe consumer yet; retrying with backoff',
-        );
-      }
+      this.noteFailure(err);
       this.scheduleResubscribe();
+      return;
     }
+    if (this.warned.has('queue')) {
+      logger.info({ queue }, `queue ${queue} exists now; consuming it`);
+    } else if (this.failures > 0) {
+      logger.info({ queue }, 'Consumer re-established');
+    }
+    this.failures = 0;
+    this.queueMissing = false;
+    this.warned.clear();
+    this.settlePending();
+  }
+
+  /** Counts a failed (re-)subscribe and warns once per kind of trouble per outage. */
+  private noteFailure(err: unknown): void {
+    const { queue, logger } = this.deps;
+    this.failures += 1;
+    // Only a broker that may not declare waits for someone else to; others re-declare.
+    this.queueMissing = err instanceof QueueNotFoundError && !this.deps.redeclare;
+    const kind = this.queueMissing ? 'queue' : 'other';
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    if (this.queueMissing) {
+      logger.warn({ queue }, `queue ${queue} does not exist yet; waiting for the devart API to declare it`);
+    } else {
+      logger.warn(
+        { queue, err: (err as Error).message },
+        'Cannot re-subscribe consumer yet; retrying with backoff',
+      );
+    }
+  }
+
+  /** Settles a waiting consume(): consuming if `err` is absent. */
+  private settlePending(err?: unknown): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (!pending) return;
+    if (err === undefined) pending.resolve();
+    else pending.reject(err);
   }
 }
 

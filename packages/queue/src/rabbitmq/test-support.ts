@@ -97,3 +97,55 @@ export async function until(
     await sleep(10);
   }
 }
+
+/** A vhost of a test's own, with a user allowed everything in it (the platform's role). */
+export interface TestVhost {
+  vhost: string;
+  /** `url` logged in as that user, in that vhost. */
+  url: string;
+  /** Deletes the vhost (and everything in it) and the user. */
+  remove(): Promise<void>;
+}
+
+/** Creates a {@link TestVhost} through the management API as AMQP_URL's administrator. */
+export async function createTestVhost(url: string): Promise<TestVhost> {
+  const id = randomBytes(4).toString('hex');
+  const vhost = `devart-queue-test-${id}`;
+  const user = `devart-queue-test-${id}`;
+  const password = randomBytes(12).toString('hex');
+  const base = new URL(managementUrl(url));
+  const auth = Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`);
+  const api = `${base.origin}${base.pathname.replace(/\/$/, '')}/api`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Basic ${auth.toString('base64')}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok && res.status !== 404)
+      throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  };
+  const v = encodeURIComponent(vhost);
+  await call('PUT', `/vhosts/${v}`, {});
+  await call('PUT', `/users/${encodeURIComponent(user)}`, { password, tags: '' });
+  await call('PUT', `/permissions/${v}/${encodeURIComponent(user)}`, {
+    configure: '.*',
+    write: '.*',
+    read: '.*',
+  });
+  return {
+    vhost,
+    url: withVhost(withCredentials(url, user, password), vhost),
+    async remove() {
+      await call('DELETE', `/vhosts/${v}`);
+      await call('DELETE', `/users/${encodeURIComponent(user)}`);
+    },
+  };
+}
+
+/** `url` in another vhost. */
+export function withVhost(url: string, vhost: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(vhost)}`;
+  return parsed.toString();
+}
