@@ -26,11 +26,11 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { signUserToken } from '../../apps/api/src/auth/jwt';
+import { freePort } from '../devart-process';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../throwaway-postgres';
 import { judgeEffects, readEffects } from './effects';
 import { countLines, crashReason, summarizeLogs, tail } from './logs';
@@ -108,17 +108,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 // ---------------------------------------------------------------- helpers
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /** One query on the test's own database; rejects (quickly) while it is down. */
 async function query<R extends object>(text: string, values?: unknown[]): Promise<R[]> {
   if (!pool) throw new Error('no database yet');

@@ -135,16 +135,24 @@ describe.runIf(!!amqpUrl)(`broker faults on ${backend} + rabbitmq`, () => {
     expect(queues.map((q) => q.name)).toContain(queue);
   }, 90_000);
 
-  it('an agent started while its task queue is missing waits until the reconciler declares it, then runs the tasks', async () => {
+  /**
+   * A platform on a vhost of its own whose reconciler the test drives, and an agent registered for
+   * `late` whose task queue was deleted.
+   */
+  async function platformMissingItsQueue() {
     const own = await ownVhost();
     cleanup = own.remove;
     platform = await createTestPlatform({ amqpUrl: own.url });
-    const p = platform;
-    // The test runs the reconciler's pass itself, once the agent is seen waiting.
-    p.reconciler.stop();
-    const registered = await p.registerAgent(['late'], 'late');
-    const queue = `${p.prefix}tasks.todo.late`;
+    platform.reconciler.stop();
+    const registered = await platform.registerAgent(['late'], 'late');
+    const queue = `${platform.prefix}tasks.todo.late`;
     await manage('DELETE', `/queues/${encodeURIComponent(own.vhost)}/${encodeURIComponent(queue)}`);
+    return { p: platform, registered, queue };
+  }
+
+  it('an agent started while its task queue is missing waits until the reconciler declares it, then runs the tasks', async () => {
+    // The test runs the reconciler's pass itself, once the agent is seen waiting.
+    const { p, registered, queue } = await platformMissingItsQueue();
 
     const log = recordingLogger();
     const starting = p.startAgent(registered, async () => ({ result: 'ok' }), {
@@ -172,14 +180,7 @@ describe.runIf(!!amqpUrl)(`broker faults on ${backend} + rabbitmq`, () => {
   }, 60_000);
 
   it('stop() ends the wait of an agent whose task queue is missing, and startConsuming() resolves', async () => {
-    const own = await ownVhost();
-    cleanup = own.remove;
-    platform = await createTestPlatform({ amqpUrl: own.url });
-    const p = platform;
-    p.reconciler.stop();
-    const registered = await p.registerAgent(['late'], 'late');
-    const queue = `${p.prefix}tasks.todo.late`;
-    await manage('DELETE', `/queues/${encodeURIComponent(own.vhost)}/${encodeURIComponent(queue)}`);
+    const { p, registered, queue } = await platformMissingItsQueue();
 
     const log = recordingLogger();
     const agent = createAgent({

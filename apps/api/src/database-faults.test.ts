@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectPostgres, DatabaseUnavailableError, type Db } from '@devart/db';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { type DevartProcess, spawnDevart } from '../../../test/devart-process';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../../test/throwaway-postgres';
 import { signUserToken } from './auth/jwt';
 
@@ -204,14 +205,12 @@ interface LogLine {
 }
 
 describe('devart start on PostgreSQL that restarts and dies', () => {
+  let devart: DevartProcess;
   let child: ChildProcess;
   let apiUrl: string;
   let dataDir: string;
   let token: string;
-  let stdout = '';
-  let stderr = '';
   const secret = 'database-faults-test-secret-0123456789abcdef';
-  const root = join(import.meta.dirname, '../../..');
 
   beforeAll(async () => {
     const databaseUrl = await server.createDatabase('devart_api');
@@ -228,25 +227,9 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
     };
     // The in-process broker and its demo agents: this file is about the database.
     delete env.AMQP_URL;
-    child = spawn(process.execPath, [join(root, 'bin/devart.mjs'), 'start', '--port', '0', '--agents', '2'], {
-      env,
-      cwd: root,
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    apiUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed; stdout: ${stdout}`)), 60_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        const match = /running at (http:\/\/\S+)/.exec(stdout);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`devart start exited with ${code}: ${stderr}`)));
-    });
+    devart = spawnDevart(['start', '--port', '0', '--agents', '2'], env);
+    child = devart.child;
+    apiUrl = await devart.url;
     token = await signUserToken(secret, { role: 'admin', ttlSeconds: 600 });
   }, 90_000);
 
@@ -263,7 +246,7 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
   const createTask = (title: string, extra: Record<string, unknown> = {}) =>
     api('/api/tasks', { method: 'POST', body: JSON.stringify({ title, capability: 'echo', ...extra }) });
   const logLines = (): LogLine[] =>
-    stdout.split('\n').flatMap((line) => {
+    devart.stdout.split('\n').flatMap((line) => {
       if (!line.startsWith('{')) return [];
       try {
         return [JSON.parse(line) as LogLine];
@@ -289,7 +272,7 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
 
   it('stays up through a fast restart and a kill -9 of the postmaster, answering 503 meanwhile and resuming after', async () => {
     // The API's own log is the evidence when this fails.
-    onTestFailed(() => console.error(`devart start stdout:\n${stdout}\nstderr:\n${stderr}`));
+    onTestFailed(() => console.error(`devart start stdout:\n${devart.stdout}\nstderr:\n${devart.stderr}`));
     // Steady load for the whole test: writes and readiness probes; every answer is recorded.
     const answers: { path: string; status: number }[] = [];
     let loading = true;
@@ -380,13 +363,12 @@ describe('devart start on PostgreSQL that restarts and dies', () => {
     expect(recoveries.length).toBe(2);
     // No stack per request: nothing reached the 500 path or the last-resort handler.
     expect(apiLines.filter((l) => /unhandled/.test(l.msg))).toEqual([]);
-    expect(stderr).not.toMatch(/Error: /);
+    expect(devart.stderr).not.toMatch(/Error: /);
   }, 60_000);
 });
 
 describe('devart start before PostgreSQL answers', () => {
   it('waits for the database with one warning, then migrates and serves', async () => {
-    const root = join(import.meta.dirname, '../../..');
     const databaseUrl = await server.createDatabase('devart_late');
     const dataDir = mkdtempSync(join(tmpdir(), 'devart-dblate-'));
     await server.killPostmaster();
@@ -399,37 +381,19 @@ describe('devart start before PostgreSQL answers', () => {
       SANDBOX_PROVIDER: 'none',
     };
     delete env.AMQP_URL;
-    const child = spawn(
-      process.execPath,
-      [join(root, 'bin/devart.mjs'), 'start', '--port', '0', '--agents', '0'],
-      {
-        env,
-        cwd: root,
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    onTestFailed(() => console.error(`devart start stdout:\n${stdout}\nstderr:\n${stderr}`));
+    const late = spawnDevart(['start', '--port', '0', '--agents', '0'], env);
+    const { child } = late;
+    onTestFailed(() => console.error(`devart start stdout:\n${late.stdout}\nstderr:\n${late.stderr}`));
     try {
       await eventually('the wait to be logged', async () =>
-        stdout.includes('the database does not answer yet') ? true : undefined,
+        late.stdout.includes('the database does not answer yet') ? true : undefined,
       );
       await sleep(1500);
       expect(child.exitCode).toBeNull();
       await server.start();
-      const url = await eventually(
-        'the URL to be printed',
-        async () => /running at (http:\/\/\S+)/.exec(stdout)?.[1],
-        30_000,
-      );
+      const url = await late.url;
       expect((await fetch(`${url}/ready`)).status).toBe(200);
-      expect(stdout.split('the database does not answer yet').length - 1).toBe(1);
+      expect(late.stdout.split('the database does not answer yet').length - 1).toBe(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
+import { type DevartProcess, spawnDevart } from '../../../test/devart-process';
 import { bubblewrap } from '../../../test/sandbox';
 
 const root = join(import.meta.dirname, '../../..');
@@ -17,7 +18,7 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
   let dataDir: string;
   let database: TestDatabase | undefined;
   let env: NodeJS.ProcessEnv;
-  let stdout = '';
+  let devart: DevartProcess;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'devart-start-'));
@@ -30,19 +31,9 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
     } else {
       delete env.DATABASE_URL;
     }
-    child = spawn(process.execPath, [bin, 'start', '--port', '0'], { env, cwd: root });
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed; stdout: ${stdout}`)), 60_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        const match = /running at (http:\/\/\S+)/.exec(stdout);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`devart start exited with ${code}`)));
-    });
+    devart = spawnDevart(['start', '--port', '0'], env);
+    child = devart.child;
+    url = await devart.url;
   }, 90_000);
 
   afterAll(async () => {
@@ -60,7 +51,7 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
   });
 
   it('prints an admin login link whose token works', async () => {
-    const link = /Admin login:\s+(\S+)/.exec(stdout)?.[1];
+    const link = /Admin login:\s+(\S+)/.exec(devart.stdout)?.[1];
     expect(link).toBeDefined();
     const loginToken = new URL(link!).hash.replace('#token=', '');
     const res = await fetch(`${url}/api/agents`, { headers: { authorization: `Bearer ${loginToken}` } });
@@ -97,9 +88,10 @@ describe(`devart start on ${backend}, as a user runs it`, () => {
   });
 
   it('prints the demo agents and where their shell tasks run', () => {
-    expect(stdout).toMatch(/demo agents \(echo, shell\): 2/);
-    if (bubblewrap.available) expect(stdout).toMatch(/Sandboxes:\s+local \(bubblewrap, no network\)/);
-    else expect(stdout).toMatch(/Sandboxes:\s+none, so shell tasks fail: .*apt-get install bubblewrap/);
+    expect(devart.stdout).toMatch(/demo agents \(echo, shell\): 2/);
+    if (bubblewrap.available) expect(devart.stdout).toMatch(/Sandboxes:\s+local \(bubblewrap, no network\)/);
+    else
+      expect(devart.stdout).toMatch(/Sandboxes:\s+none, so shell tasks fail: .*apt-get install bubblewrap/);
   });
 
   it.skipIf(!bubblewrap.available)(
