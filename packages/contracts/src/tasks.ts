@@ -105,8 +105,6 @@ export const CompleteTaskBody = z
   .meta({ id: 'CompleteTaskBody' });
 export type CompleteTaskBody = z.infer<typeof CompleteTaskBody>;
 
-export const HeartbeatBody = z.strictObject({}).meta({ id: 'HeartbeatBody' });
-
 export const Lease = z
   .object({ task_id: Uuid, status: TaskStatus, attempt: z.int(), lease_expires_at: z.string().nullable() })
   .meta({ id: 'Lease' });

@@ -1,5 +1,4 @@
 export * from './rbac';
 export * from './reference-agent';
 export * from './retry';
-export * from './task-state';
 export * from './workflow';

@@ -31,11 +31,6 @@ export async function listAgents(db: Queryable, { includeRevoked = false } = {})
   return rows;
 }
 
-export async function getAgent(db: Queryable, id: string): Promise<AgentRow | undefined> {
-  const { rows } = await db.query<AgentRow>(`SELECT ${agentColumns} FROM agents WHERE id = $1`, [id]);
-  return rows[0];
-}
-
 /** The live (not revoked) agent holding this API key hash. */
 export async function findAgentByKeyHash(db: Queryable, apiKeyHash: string): Promise<AgentRow | undefined> {
   const { rows } = await db.query<AgentRow>(
