@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, Delivery, OutgoingMessage } from './broker';
 import { BrokerClosedError, InvalidCapabilityError, InvalidMessageError, QueueNotFoundError } from './errors';
+import { DEFAULT_DELIVERY_LIMIT } from './message';
 import { taskQueueName } from './topology';
 
 /** Options of {@link describeBrokerConformance}. */
 export interface ConformanceOptions {
-  /** The `deliveryLimit` the factory gives its brokers (default 5). */
+  /** The `deliveryLimit` the factory gives its brokers (default DEFAULT_DELIVERY_LIMIT). */
   deliveryLimit?: number;
 }
 
@@ -19,7 +20,7 @@ export function describeBrokerConformance(
   makeBroker: () => Promise<Broker>,
   options: ConformanceOptions = {},
 ): void {
-  const deliveryLimit = options.deliveryLimit ?? 5;
+  const deliveryLimit = options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
 
   describe(`Broker conformance: ${name}`, () => {
     const opened: Broker[] = [];

@@ -10,7 +10,13 @@ import type {
 import { consoleLogger } from './broker';
 import { BrokerClosedError, QueueNotFoundError } from './errors';
 import { invokeHandler } from './handler';
-import { assertDeliveryLimit, assertPrefetch, type EncodedMessage, encodeMessages } from './message';
+import {
+  assertDeliveryLimit,
+  assertPrefetch,
+  DEFAULT_DELIVERY_LIMIT,
+  type EncodedMessage,
+  encodeMessages,
+} from './message';
 import { capabilityOfTaskQueue, type TopologyNames, taskQueueName, topologyNames } from './topology';
 
 /** Options of {@link createInProcessBroker}. */
@@ -19,7 +25,7 @@ export interface InProcessBrokerOptions {
    * Returns (nack with requeue, or consumer gone with the message unacked) a message survives;
    * the next one dead-letters it with reason `delivery_limit`, exactly like RabbitMQ's
    * `x-delivery-limit` on quorum queues: a message is delivered at most `deliveryLimit + 1` times.
-   * Default 5.
+   * Default DEFAULT_DELIVERY_LIMIT (5).
    */
   deliveryLimit?: number;
   /** Prefix of every queue name, as for RabbitMQ (default ''). */
@@ -77,7 +83,11 @@ class InProcessBroker implements Broker {
   private readonly unroutableQueue: QueueState;
   private closed = false;
 
-  constructor({ deliveryLimit = 5, prefix = '', logger = consoleLogger }: InProcessBrokerOptions) {
+  constructor({
+    deliveryLimit = DEFAULT_DELIVERY_LIMIT,
+    prefix = '',
+    logger = consoleLogger,
+  }: InProcessBrokerOptions) {
     assertDeliveryLimit(deliveryLimit);
     this.deliveryLimit = deliveryLimit;
     this.logger = logger;

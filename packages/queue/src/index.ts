@@ -21,6 +21,7 @@ export {
   TopologyConflictError,
 } from './errors';
 export { createInProcessBroker, type InProcessBrokerOptions } from './in-process';
+export { DEFAULT_DELIVERY_LIMIT } from './message';
 export { type BackoffOptions, backoffDelay } from './rabbitmq/backoff';
 export { createRabbitBroker, type RabbitBrokerOptions } from './rabbitmq/broker';
 export {

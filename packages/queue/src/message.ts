@@ -60,6 +60,12 @@ export function assertPrefetch(prefetch: unknown): asserts prefetch is number {
   }
 }
 
+/**
+ * Redeliveries of one message before the broker dead-letters it, when nobody says otherwise: both
+ * brokers, the conformance suite and the API's DELIVERY_LIMIT default read this one value.
+ */
+export const DEFAULT_DELIVERY_LIMIT = 5;
+
 /** Throws unless `limit` is a usable delivery limit. */
 export function assertDeliveryLimit(limit: unknown): asserts limit is number {
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {

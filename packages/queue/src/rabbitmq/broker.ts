@@ -15,7 +15,7 @@ import {
   PublishRejectedError,
   QueueNotFoundError,
 } from '../errors';
-import { assertDeliveryLimit, assertPrefetch, encodeMessages } from '../message';
+import { assertDeliveryLimit, assertPrefetch, DEFAULT_DELIVERY_LIMIT, encodeMessages } from '../message';
 import { capabilityOfTaskQueue, type TopologyNames, taskQueueName, topologyNames } from '../topology';
 import { amqpCode, redactUrl, toBrokerError } from './amqp-errors';
 import type { BackoffOptions } from './backoff';
@@ -32,8 +32,8 @@ export interface RabbitBrokerOptions {
   prefix?: string;
   /**
    * `x-delivery-limit` of the task queues: returns a message survives before it is dead-lettered
-   * (reason `delivery_limit`). Default 5. All processes must agree: RabbitMQ refuses to redeclare
-   * a queue with another value (TopologyConflictError).
+   * (reason `delivery_limit`). Default DEFAULT_DELIVERY_LIMIT (5). All processes must agree:
+   * RabbitMQ refuses to redeclare a queue with another value (TopologyConflictError).
    */
   deliveryLimit?: number;
   logger?: BrokerLogger;
@@ -100,7 +100,13 @@ class RabbitBroker implements Broker {
   private closed = false;
 
   constructor(options: RabbitBrokerOptions) {
-    const { url, prefix = '', deliveryLimit = 5, logger = consoleLogger, consumeOnly = false } = options;
+    const {
+      url,
+      prefix = '',
+      deliveryLimit = DEFAULT_DELIVERY_LIMIT,
+      logger = consoleLogger,
+      consumeOnly = false,
+    } = options;
     if (!isAmqpUrl(url)) {
       throw new TypeError(
         `RabbitMQ URL must be an amqp:// or amqps:// URL, got "${redactUrl(String(url))}" (check AMQP_URL)`,
