@@ -1,4 +1,11 @@
-import { type Db, outboxBacklog, sandboxCounts, type TaskRow } from '@devart/db';
+import {
+  countAgentsByStatus,
+  countTasksByStatus,
+  type Db,
+  outboxBacklog,
+  sandboxCounts,
+  type TaskRow,
+} from '@devart/db';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface FinishedRun {
@@ -21,9 +28,7 @@ export function createMetrics(db: Db) {
     labelNames: ['status', 'capability'] as const,
     registers: [registry],
     async collect() {
-      const { rows } = await db.query<{ status: string; capability: string | null; n: number }>(
-        'SELECT status, capability, count(*)::int AS n FROM tasks GROUP BY status, capability',
-      );
+      const rows = await countTasksByStatus(db);
       this.reset();
       for (const r of rows) this.set({ status: r.status, capability: r.capability ?? '' }, r.n);
     },
@@ -34,9 +39,7 @@ export function createMetrics(db: Db) {
     labelNames: ['status'] as const,
     registers: [registry],
     async collect() {
-      const { rows } = await db.query<{ status: string; n: number }>(
-        'SELECT status, count(*)::int AS n FROM agents WHERE revoked_at IS NULL GROUP BY status',
-      );
+      const rows = await countAgentsByStatus(db);
       this.reset();
       for (const r of rows) this.set({ status: r.status }, r.n);
     },

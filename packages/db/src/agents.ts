@@ -72,3 +72,24 @@ export async function reconcileAgentStatus(db: Queryable): Promise<number> {
   );
   return rowCount;
 }
+
+/**
+ * Revokes the agents devart registered for itself (created_by NULL) whose name starts with
+ * `namePrefix`: their keys died with the process that ran them. Returns how many.
+ */
+export async function revokeSelfRegisteredAgents(db: Queryable, namePrefix: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE agents SET revoked_at = now(), status = 'OFFLINE'
+     WHERE name LIKE $1 AND revoked_at IS NULL AND created_by IS NULL`,
+    [`${namePrefix}%`],
+  );
+  return rowCount;
+}
+
+/** Agents that are not revoked, counted by status (the metrics read it at scrape time). */
+export async function countAgentsByStatus(db: Queryable): Promise<{ status: string; n: number }[]> {
+  const { rows } = await db.query<{ status: string; n: number }>(
+    'SELECT status, count(*)::int AS n FROM agents WHERE revoked_at IS NULL GROUP BY status',
+  );
+  return rows;
+}

@@ -321,3 +321,8 @@ export function wrapPglite(db: PGlite): PgliteDb {
     dump: () => db.dumpDataDir('none'),
   };
 }
+
+/** One round trip that reads no table: resolves when the database answers, rejects when it does not. */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}

@@ -169,3 +169,13 @@ export async function cancelTask(db: Queryable, id: string): Promise<CancelOutco
   const existing = await getTask(db, id);
   return existing ? { outcome: 'conflict', status: existing.status } : { outcome: 'not_found' };
 }
+
+/** Tasks counted by status and capability (the metrics read it at scrape time). */
+export async function countTasksByStatus(
+  db: Queryable,
+): Promise<{ status: TaskStatus; capability: string | null; n: number }[]> {
+  const { rows } = await db.query<{ status: TaskStatus; capability: string | null; n: number }>(
+    'SELECT status, capability, count(*)::int AS n FROM tasks GROUP BY status, capability',
+  );
+  return rows;
+}

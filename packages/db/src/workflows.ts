@@ -67,3 +67,27 @@ export async function listWorkflows(
       rows.length > limit && lastRow ? { createdAt: lastRow.cursor_created_at, id: lastRow.id } : undefined,
   };
 }
+
+/**
+ * Replaces the definition of the workflow named `name` with `to`, but only where devart seeded it
+ * (no creator, not from the marketplace) and nobody changed it since (its definition is still
+ * exactly `from`). Returns the workflow's id when it replaced one.
+ */
+export async function upgradeSeededWorkflow(
+  db: Queryable,
+  input: { name: string; from: unknown; to: unknown; description: string | null },
+): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE workflows SET definition = $2::jsonb, description = $3
+     WHERE name = $1 AND created_by IS NULL AND marketplace_item_id IS NULL AND definition = $4::jsonb
+     RETURNING id`,
+    [input.name, JSON.stringify(input.to), input.description, JSON.stringify(input.from)],
+  );
+  return rows[0]?.id;
+}
+
+/** Whether any workflow has this name (names are not unique: several may). */
+export async function workflowNameTaken(db: Queryable, name: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM workflows WHERE name = $1 LIMIT 1', [name]);
+  return rowCount > 0;
+}

@@ -1,4 +1,4 @@
-import type { Db } from '@devart/db';
+import { type Db, revokeSelfRegisteredAgents } from '@devart/db';
 import { registerAgent } from './agents';
 import { noBrokerAccess } from './broker-access';
 
@@ -12,11 +12,7 @@ export async function registerDemoAgents(
   db: Db,
   { count, capabilities }: { count: number; capabilities: string[] },
 ): Promise<{ id: string; apiKey: string }[]> {
-  await db.query(
-    `UPDATE agents SET revoked_at = now(), status = 'OFFLINE'
-     WHERE name LIKE $1 AND revoked_at IS NULL AND created_by IS NULL`,
-    [`${DEMO_AGENT_PREFIX}%`],
-  );
+  await revokeSelfRegisteredAgents(db, DEMO_AGENT_PREFIX);
   const agents: { id: string; apiKey: string }[] = [];
   for (let i = 1; i <= count; i++) {
     const { agent, apiKey } = await registerAgent(

@@ -1,5 +1,5 @@
 import type { WorkflowDefinitionBody } from '@devart/contracts';
-import { type Db, insertWorkflow } from '@devart/db';
+import { type Db, insertWorkflow, upgradeSeededWorkflow, workflowNameTaken } from '@devart/db';
 
 /**
  * The demo workflow `devart start` defines on an installation that has none, so a new user can
@@ -101,15 +101,9 @@ const earlierDemoDefinitions = [
 export async function seedDemoWorkflow(db: Db): Promise<string | undefined> {
   const { name, description, ...definition } = demoWorkflow;
   for (const earlier of earlierDemoDefinitions) {
-    const upgraded = await db.query<{ id: string }>(
-      `UPDATE workflows SET definition = $2::jsonb, description = $3
-       WHERE name = $1 AND created_by IS NULL AND marketplace_item_id IS NULL AND definition = $4::jsonb
-       RETURNING id`,
-      [name, JSON.stringify(definition), description, JSON.stringify(earlier)],
-    );
-    if (upgraded.rows[0]) return upgraded.rows[0].id;
+    const upgraded = await upgradeSeededWorkflow(db, { name, from: earlier, to: definition, description });
+    if (upgraded) return upgraded;
   }
-  const existing = await db.query('SELECT 1 FROM workflows WHERE name = $1', [name]);
-  if (existing.rowCount > 0) return undefined;
+  if (await workflowNameTaken(db, name)) return undefined;
   return (await insertWorkflow(db, { name, description, definition, createdBy: null })).id;
 }

@@ -1,4 +1,4 @@
-import { type Db, reconcileAgentStatus } from '@devart/db';
+import { type Db, ping, reconcileAgentStatus } from '@devart/db';
 import type { Logger } from 'pino';
 import { failureStreak } from './failure-streak';
 import { type FailureSettings, reapExpiredLeases } from './failures';
@@ -56,7 +56,7 @@ export function startLeaseReaper({
   };
   // While holding back, a tick only checks that the database answers: every failure moves the end
   // of the grace, so it is counted from when the database answers again.
-  const tick = () => (Date.now() < holdUntil ? db.query('SELECT 1').then(() => {}) : reap(graceMs / 1000));
+  const tick = () => (Date.now() < holdUntil ? ping(db) : reap(graceMs / 1000));
   const timer = setInterval(() => {
     if (running) return;
     running = true;
