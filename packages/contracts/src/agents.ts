@@ -9,12 +9,17 @@ export const CreateAgentBody = z
   .meta({ id: 'CreateAgentBody' });
 export type CreateAgentBody = z.infer<typeof CreateAgentBody>;
 
+/** Agent states; packages/db types its rows with it, and a db test holds it equal to the CHECK on agents.status. */
+export const agentStatusValues = ['IDLE', 'BUSY', 'OFFLINE'] as const;
+export const AgentStatus = z.enum(agentStatusValues);
+export type AgentStatus = z.infer<typeof AgentStatus>;
+
 export const Agent = z
   .object({
     id: Uuid,
     name: z.string(),
     capabilities: z.array(z.string()),
-    status: z.enum(['IDLE', 'BUSY', 'OFFLINE']),
+    status: AgentStatus,
     last_heartbeat_at: z.string().nullable(),
     created_at: z.string(),
     revoked_at: z.string().nullable(),

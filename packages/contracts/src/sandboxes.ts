@@ -78,7 +78,10 @@ export const RequestSandboxBody = z
   .meta({ id: 'RequestSandboxBody' });
 export type RequestSandboxBody = z.infer<typeof RequestSandboxBody>;
 
-export const SandboxStatus = z.enum(['PROVISIONING', 'RUNNING', 'TERMINATED', 'FAILED']);
+/** Sandbox states; packages/db types its rows with it, and a db test holds it equal to the CHECK on sandboxes.status. */
+export const sandboxStatusValues = ['PROVISIONING', 'RUNNING', 'TERMINATED', 'FAILED'] as const;
+export const SandboxStatus = z.enum(sandboxStatusValues);
+export type SandboxStatus = z.infer<typeof SandboxStatus>;
 
 export const Sandbox = z
   .object({

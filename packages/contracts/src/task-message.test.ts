@@ -10,7 +10,7 @@ describe('the devart.task.v1 message contract', () => {
     expect(committed).toEqual(JSON.parse(JSON.stringify(taskMessageJsonSchema())));
   });
 
-  it('accepts what the database builds and ignores fields it does not know', () => {
+  it('accepts a complete v1 message and ignores fields it does not know', () => {
     const message = {
       type: 'devart.task.v1',
       task_id: '0b7c3d7e-1d7a-4c55-9a43-0c1c1d1e1f10',

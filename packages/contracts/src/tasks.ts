@@ -4,6 +4,10 @@ import { Capability, INT4_MAX, JsonObject, queryInt, Uuid } from './common';
 /** An attempt number as the message carried it; tasks.attempt is an int column. */
 const AttemptNumber = z.int().min(1).max(INT4_MAX);
 
+/**
+ * The task states, the one list in TypeScript: packages/db types its rows with it, and a db test
+ * holds it equal to the CHECK on tasks.status (0002_base_schema.sql).
+ */
 export const taskStatusValues = [
   'PENDING',
   'TODO',
@@ -13,6 +17,7 @@ export const taskStatusValues = [
   'CANCELLED',
 ] as const;
 export const TaskStatus = z.enum(taskStatusValues);
+export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const CreateTaskBody = z
   .strictObject({

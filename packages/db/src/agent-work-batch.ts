@@ -1,5 +1,6 @@
+import type { TaskStatus } from '@devart/contracts';
 import type { Queryable } from './client';
-import { qualifiedTaskColumns, type TaskRow, type TaskStatus } from './tasks';
+import { qualifiedTaskColumns, type TaskRow } from './tasks';
 
 /** Per-item answer of a batched agent report, as the single-task calls would have answered. */
 export type BatchItemOutcome =

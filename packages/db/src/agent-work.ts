@@ -1,6 +1,7 @@
+import type { TaskStatus } from '@devart/contracts';
 import { type BatchItemOutcome, completeTasks, startTasks } from './agent-work-batch';
 import type { Queryable } from './client';
-import { getTask, qualifiedTaskColumns, type TaskRow, type TaskStatus } from './tasks';
+import { getTask, qualifiedTaskColumns, type TaskRow } from './tasks';
 
 /** Why an agent's operation on a task was refused; the API maps each to a status. */
 export type Refusal =

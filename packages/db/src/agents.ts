@@ -1,10 +1,11 @@
+import type { AgentStatus } from '@devart/contracts';
 import type { Queryable } from './client';
 
 export interface AgentRow {
   id: string;
   name: string;
   capabilities: string[];
-  status: 'IDLE' | 'BUSY' | 'OFFLINE';
+  status: AgentStatus;
   last_heartbeat_at: Date | null;
   created_by: string | null;
   created_at: Date;

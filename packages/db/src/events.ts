@@ -1,21 +1,12 @@
+import type { PlatformEvent } from '@devart/contracts';
 import type { Queryable } from './client';
 
 /** The channel every API process listens on for platform events. */
 export const EVENTS_CHANNEL = 'devart_events';
 
-export type PlatformEventType = 'task.failed' | 'task.quarantined' | 'task.requeued';
-
-export interface PlatformEvent {
-  type: PlatformEventType;
-  task_id: string;
-  status: string;
-  attempt: number;
-  retry_count: number;
-  /** The first 500 characters of last_error (NOTIFY payloads are small). */
-  error: string | null;
-  next_attempt_at: string | null;
-  at: string;
-}
+// The event vocabulary is the API's (GET /api/events); re-exported so the services that send
+// events keep importing what they send with from the database package.
+export type { PlatformEvent, PlatformEventType } from '@devart/contracts';
 
 /**
  * Queues events with NOTIFY inside the caller's transaction: PostgreSQL delivers them at commit,

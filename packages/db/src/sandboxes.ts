@@ -1,6 +1,5 @@
+import type { SandboxStatus } from '@devart/contracts';
 import type { Queryable } from './client';
-
-export type SandboxRowStatus = 'PROVISIONING' | 'RUNNING' | 'TERMINATED' | 'FAILED';
 
 export interface SandboxRow {
   id: string;
@@ -8,7 +7,7 @@ export interface SandboxRow {
   task_id: string;
   provider: string;
   external_id: string | null;
-  status: SandboxRowStatus;
+  status: SandboxStatus;
   spec: Record<string, unknown>;
   created_at: Date;
   expires_at: Date;
@@ -181,8 +180,8 @@ export async function markSandboxesLost(
 /** Sandboxes by provider and status, for metrics. */
 export async function sandboxCounts(
   db: Queryable,
-): Promise<{ provider: string; status: SandboxRowStatus; n: number }[]> {
-  const { rows } = await db.query<{ provider: string; status: SandboxRowStatus; n: number }>(
+): Promise<{ provider: string; status: SandboxStatus; n: number }[]> {
+  const { rows } = await db.query<{ provider: string; status: SandboxStatus; n: number }>(
     'SELECT provider, status, count(*)::int AS n FROM sandboxes GROUP BY provider, status',
   );
   return rows;

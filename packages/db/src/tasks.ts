@@ -1,6 +1,5 @@
+import type { TaskStatus } from '@devart/contracts';
 import type { Queryable } from './client';
-
-export type TaskStatus = 'PENDING' | 'TODO' | 'IN_PROGRESS' | 'DONE' | 'QUARANTINED' | 'CANCELLED';
 
 export interface TaskRow {
   id: string;

@@ -1,10 +1,12 @@
+import { platformEventTypes } from '@devart/contracts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { authorize } from '../middleware/auth';
 import type { EventHub } from '../services/event-hub';
 import { bearerAuth, createRouter, problemResponses } from './route-kit';
 
-const eventTypes = ['task.failed', 'task.quarantined', 'task.requeued'] as const;
+// One list for the events sent (packages/db notifyEvents) and the ones this stream filters by.
+const eventTypes = platformEventTypes;
 
 const EventsQuery = z.strictObject({
   types: z
