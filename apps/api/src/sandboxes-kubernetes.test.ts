@@ -1,14 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { insertTasks } from '@devart/db';
+import { type FakeKubernetes, type PolicyRule, startFakeKubernetes } from '@devart/sandbox/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import {
-  type FakeKubernetes,
-  type PolicyRule,
-  startFakeKubernetes,
-} from '../../../packages/sandbox/src/kubernetes-fake-api';
 import { createAppOver, TEST_JWT_SECRET } from '../../../test/api';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
 import { signUserToken } from './auth/jwt';

@@ -6,21 +6,21 @@ import {
   type KubernetesProviderOptions,
   kubernetesConfigFromEnv,
   sandboxExecArgv,
-} from './kubernetes';
-import {
-  type ExecHandler,
-  type FakeKubernetes,
-  type FakeKubernetesOptions,
-  type FakePod,
-  startFakeKubernetes,
-} from './kubernetes-fake-api';
+} from '../index';
 import {
   SandboxNotFoundError,
   type SandboxProvider,
   type SandboxSpec,
   SandboxSpecError,
   SandboxUnavailableError,
-} from './provider';
+} from '../provider';
+import {
+  type ExecHandler,
+  type FakeKubernetes,
+  type FakeKubernetesOptions,
+  type FakePod,
+  startFakeKubernetes,
+} from '../testing';
 
 const TASK = '0b7c3d7e-1d7a-4c55-9a43-0c1c1d1e1f10';
 const IMAGE = 'ghcr.io/devart/agent-sandbox:1.0';

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errnoCode, killQuietly } from '../shared/process';
 
 /** The cgroup v1 controllers a sandbox is limited by. */
 export type CgroupController = 'memory' | 'pids' | 'cpu';
@@ -150,7 +151,7 @@ export async function cgroupPids(dir: string): Promise<number[]> {
       .filter((line) => line !== '')
       .map(Number);
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) return [];
+    if (errnoCode(error) === 'ENOENT') return [];
     throw error;
   }
 }
@@ -183,8 +184,8 @@ export async function removeCgroups(dirs: string[], timeoutMs = 5000): Promise<v
         await rmdir(dir);
         break;
       } catch (error) {
-        if (isErrno(error, 'ENOENT')) break;
-        if (!isErrno(error, 'EBUSY') || Date.now() > deadline) throw error;
+        if (errnoCode(error) === 'ENOENT') break;
+        if (errnoCode(error) !== 'EBUSY' || Date.now() > deadline) throw error;
         await killCgroup(dir, 100);
         await sleep(10);
       }
@@ -198,16 +199,4 @@ export function cgroupProcsFiles(groups: SandboxCgroups): string[] {
     const dir = groups[controller];
     return dir ? [join(dir, 'cgroup.procs')] : [];
   });
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already exited (ESRCH): that is what we wanted.
-  }
-}
-
-function isErrno(error: unknown, code: string): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }

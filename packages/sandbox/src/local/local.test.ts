@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from '../provider';
 import { cgroupPids } from './cgroup';
-import { createLocalProvider, detectBubblewrap, type LocalSandboxProvider } from './local';
-import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from './provider';
+import { detectBubblewrap } from './detect';
+import { createLocalProvider, type LocalSandboxProvider } from './provider';
 
 const execFileAsync = promisify(execFile);
 const bwrap = await detectBubblewrap();

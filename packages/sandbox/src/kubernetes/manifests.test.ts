@@ -6,15 +6,10 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { createKubernetesProvider, isImageReference, sandboxPod } from './kubernetes';
-import {
-  type FakeKubernetes,
-  type PolicyRule,
-  type RecordedRequest,
-  startFakeKubernetes,
-} from './kubernetes-fake-api';
+import { createKubernetesProvider, isImageReference, sandboxPod } from '../index';
+import { type FakeKubernetes, type PolicyRule, type RecordedRequest, startFakeKubernetes } from '../testing';
 
-const K8S_DIR = fileURLToPath(new URL('../../../deploy/k8s/', import.meta.url));
+const K8S_DIR = fileURLToPath(new URL('../../../../deploy/k8s/', import.meta.url));
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are arbitrary YAML, checked by the schema below.
 type Manifest = Record<string, any>;

@@ -1,0 +1,194 @@
+/**
+ * The argv of one local exec, built as pure data: a host-side launcher that joins the sandbox's
+ * cgroups, prlimit for the per-exec rlimits, then bwrap with the options that decide what the
+ * command can see. Nothing here runs a process.
+ */
+import { lstatSync, readlinkSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SandboxRecord } from './record';
+
+const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
+const OPEN_FILES_LIMIT = 1024;
+
+/** The sandbox's /etc/hosts, written into its directory at provision: it names only loopback. */
+export const HOSTS_FILE = '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+
+/** stderr prefix of the launcher when it cannot put itself into the sandbox's cgroups. */
+export const CGROUP_JOIN_FAILED = 'devart-sandbox: cannot join cgroup';
+/** Exit code of that launcher failure (as `env`/`timeout` use 125 for their own errors). */
+export const LAUNCHER_FAILED = 125;
+
+/**
+ * Namespace flags. `--unshare-all` only *tries* the user and cgroup namespaces; naming them
+ * makes bwrap fail instead of silently running with the host's. The network namespace is new
+ * and empty (loopback only) either way.
+ */
+export const NAMESPACE_ARGS = ['--unshare-all', '--unshare-user', '--unshare-cgroup'];
+
+/**
+ * Top-level system directories: symlinks into /usr on merged-/usr systems (Debian 12), real
+ * directories on older ones; recreated or bound read-only as they are on the host.
+ */
+const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/**
+ * The few /etc entries programs need to start (dynamic linker cache, alternatives symlinks),
+ * name users and tell the time; not the rest of /etc, which holds host configuration and secrets.
+ */
+const ETC_ENTRIES = [
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/localtime',
+];
+
+/**
+ * The launcher runs on the host: it moves itself into the sandbox's cgroups (arguments up to
+ * `--` are `cgroup.procs` files) and then execs the rest, so bwrap and everything it starts is
+ * limited from the first instruction on.
+ */
+const LAUNCHER_SCRIPT = `while [ "$1" != -- ]; do echo $$ > "$1" || { echo "${CGROUP_JOIN_FAILED} $1" >&2; exit ${LAUNCHER_FAILED}; }; shift; done; shift; exec "$@"`;
+
+/**
+ * The arguments of `/bin/sh` for one exec: launcher, prlimit, bwrap. bwrap's own options come
+ * through fd 3 (see {@link sandboxArgs}), so env values never show in the host's `ps`.
+ */
+export function launcherArgv(parts: {
+  cgroupProcsFiles: string[];
+  rlimits: string[];
+  bwrapPath: string;
+  command: string[];
+}): string[] {
+  return [
+    '-c',
+    LAUNCHER_SCRIPT,
+    'devart-sandbox',
+    ...parts.cgroupProcsFiles,
+    '--',
+    'prlimit',
+    ...parts.rlimits,
+    '--',
+    parts.bwrapPath,
+    '--args',
+    '3',
+    '--',
+    ...parts.command,
+  ];
+}
+
+/** The sandbox's whole environment: PATH and HOME, then the caller's (already checked). */
+export function sandboxEnv(callerEnv: Record<string, string> = {}): Record<string, string> {
+  return { PATH: SANDBOX_PATH, HOME: '/workspace', ...callerEnv };
+}
+
+/** Read-only system directories and the /etc entries in ETC_ENTRIES, as they exist on this host. */
+export function systemMountArgs(): string[] {
+  const args = ['--ro-bind', '/usr', '/usr'];
+  for (const dir of SYSTEM_DIRS) {
+    try {
+      const stat = lstatSync(dir);
+      if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
+      else if (stat.isDirectory()) args.push('--ro-bind', dir, dir);
+    } catch {
+      // Not on this host (lib32, libx32 are multilib-only).
+    }
+  }
+  for (const entry of ETC_ENTRIES) args.push('--ro-bind-try', entry, entry);
+  return args;
+}
+
+/**
+ * bwrap's options for one exec. The root is a fresh tmpfs made read-only at the end, so the
+ * only writable places are /workspace and the private /tmp. Capabilities are dropped: the
+ * command runs as uid 0 of its own user namespace but can neither mount nor override file modes.
+ */
+export function sandboxArgs(
+  systemArgs: string[],
+  dir: string,
+  env: Record<string, string>,
+  tmpfsSize: string[],
+): string[] {
+  return [
+    ...NAMESPACE_ARGS,
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--hostname',
+    'sandbox',
+    ...systemArgs,
+    '--ro-bind',
+    join(dir, 'hosts'),
+    '/etc/hosts',
+    '--bind',
+    join(dir, 'workspace'),
+    '/workspace',
+    ...tmpfsSize,
+    '--tmpfs',
+    '/tmp',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--remount-ro',
+    '/',
+    '--chdir',
+    '/workspace',
+    '--clearenv',
+    ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
+  ];
+}
+
+/**
+ * Caps /tmp at the sandbox's memory: tmpfs pages are memory, and without a memory cgroup
+ * nothing else would count them. `--size` exists since bwrap 0.7.
+ */
+export function tmpfsSizeArgs(version: string, memoryMiB: number): string[] {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 0 || minor >= 7 ? ['--size', String(memoryMiB * 1024 * 1024)] : [];
+}
+
+/**
+ * prlimit options for one exec. CPU seconds follow the timeout (a single thread cannot use
+ * more; this stops multi-threaded burners early). Memory only when the sandbox has no memory
+ * cgroup; `nproc` is given when the process count falls back to RLIMIT_NPROC.
+ */
+export function rlimitArgs(
+  record: Pick<SandboxRecord, 'spec' | 'cgroups'>,
+  limits: { timeoutMs: number; fileSizeLimit: number; nproc: number | undefined },
+): string[] {
+  const args = [
+    `--cpu=${Math.ceil(limits.timeoutMs / 1000) + 1}`,
+    `--fsize=${limits.fileSizeLimit}`,
+    `--nofile=${OPEN_FILES_LIMIT}`,
+    '--core=0',
+  ];
+  if (!record.cgroups.memory) args.push(`--as=${record.spec.memory * 1024 * 1024}`);
+  if (limits.nproc !== undefined) args.push(`--nproc=${limits.nproc}`);
+  return args;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * The tasks (threads included) the kernel counts against this user's RLIMIT_NPROC now: the
+ * limit is per host user, not per process tree, so a sandbox's share is added on top of it.
+ * Only this pid namespace's tasks are visible; elsewhere the count is a lower bound.
+ */
+export async function userTaskCount(): Promise<number> {
+  const uid = process.getuid?.();
+  const entries = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
+  const counts = await Promise.all(
+    entries.map(async (entry) => {
+      const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) !== uid) return 0;
+      return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+    }),
+  );
+  return counts.reduce((sum, n) => sum + n, 0);
+}
