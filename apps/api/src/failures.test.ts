@@ -263,9 +263,9 @@ describe(`failures on ${backend} + ${brokerKind}`, () => {
     const id = await createTask(p, { title: 'raced', capability: 'race' });
     await start(p, owner, id, 1);
 
-    // A foreign agent's report changes nothing.
+    // A foreign agent's report changes nothing, and is answered 409 as complete and heartbeat are.
     const foreign = await reportFailure(p, stranger, id, { error: 'not mine', attempt: 1 });
-    expect(foreign.status).toBe(403);
+    expect(foreign.status).toBe(409);
     expect(foreign.headers.get('content-type')).toContain('application/problem+json');
     expect(await taskState(p, id)).toMatchObject({
       status: 'IN_PROGRESS',

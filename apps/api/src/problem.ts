@@ -4,49 +4,50 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import {
+  DomainError,
+  type FieldError,
+  fieldErrors,
+  UnavailableError,
+  ValidationError,
+} from './services/domain-errors';
 
-export interface FieldError {
-  location: string;
-  field: string;
-  message: string;
-}
-
-const titles: Record<string, string> = {
-  validation: 'Invalid request',
-  malformed_json: 'Malformed JSON',
-  unsupported_media_type: 'Unsupported media type',
-  payload_too_large: 'Payload too large',
-  unauthenticated: 'Authentication required',
-  forbidden: 'Forbidden',
-  not_found: 'Not found',
-  conflict: 'Conflict',
-  gone: 'Gone',
-  not_ready: 'Not ready',
-  unavailable: 'Service unavailable',
-  internal: 'Internal server error',
-};
-
-const statuses: Record<string, ContentfulStatusCode> = {
-  validation: 400,
-  malformed_json: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  gone: 410,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  internal: 500,
-  not_ready: 503,
-  unavailable: 503,
-};
-
-export type ProblemCode = keyof typeof statuses;
+export { type FieldError, fieldErrors };
 
 /**
- * A domain error with a stable code; `onError` is the one place that turns it into an
- * `application/problem+json` response.
- * @example throw new ProblemError('conflict', 'Task 7d… is DONE and can no longer be cancelled')
+ * The one table of problem types: for each stable code, the HTTP status and the title every
+ * answer carries. Domain errors (services/domain-errors.ts) use the same codes, so a single
+ * call's problem and a batch item's status are both read from here.
+ */
+const problemTypes = {
+  validation: { status: 400, title: 'Invalid request' },
+  malformed_json: { status: 400, title: 'Malformed JSON' },
+  unauthenticated: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  // Also an agent acting on a task it no longer holds (another agent's, or a later attempt):
+  // the task moved on, the agent did nothing wrong, and the SDK drops its work on a 409.
+  conflict: { status: 409, title: 'Conflict' },
+  gone: { status: 410, title: 'Gone' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  internal: { status: 500, title: 'Internal server error' },
+  not_ready: { status: 503, title: 'Not ready' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ProblemCode = keyof typeof problemTypes;
+
+/** The HTTP status a problem code answers with. */
+export function statusOf(code: ProblemCode): ContentfulStatusCode {
+  return problemTypes[code].status;
+}
+
+/**
+ * An error with a stable code; `onError` is the one place that turns it into an
+ * `application/problem+json` response. Services throw domain errors instead; this is for the
+ * HTTP layer's own refusals (authentication, bodies, removed routes).
+ * @example throw new ProblemError('gone', 'Polling for tasks was removed: …')
  */
 export class ProblemError extends Error {
   override name = 'ProblemError';
@@ -59,11 +60,21 @@ export class ProblemError extends Error {
   }
 }
 
+/** A domain error as the problem it answers: its code and message, field errors, and Retry-After when a retry is worth it. */
+export function problemOf(error: DomainError): ProblemError {
+  return new ProblemError(error.code, error.message, {
+    ...(error instanceof ValidationError ? { errors: error.errors } : {}),
+    ...(error instanceof UnavailableError && error.retryAfterSeconds !== undefined
+      ? { headers: { 'retry-after': String(error.retryAfterSeconds) } }
+      : {}),
+  });
+}
+
 export function problemResponse(c: Context, error: ProblemError): Response {
-  const status = statuses[error.code] ?? 500;
+  const { status, title } = problemTypes[error.code] ?? problemTypes.internal;
   const body = {
     type: `urn:devart:problem:${error.code}`,
-    title: titles[error.code] ?? 'Error',
+    title,
     status,
     detail: error.detail,
     instance: c.req.path,
@@ -72,22 +83,6 @@ export function problemResponse(c: Context, error: ProblemError): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { 'content-type': 'application/problem+json', ...error.extra.headers },
-  });
-}
-
-/** Turns zod issues into field errors that name the field, e.g. `body.capabilities[2]`. */
-export function fieldErrors(location: string, issues: readonly z.core.$ZodIssue[]): FieldError[] {
-  return issues.flatMap((issue) => {
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-    const base = path.replace(/^\./, '');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        location,
-        field: base ? `${base}.${key}` : key,
-        message: 'is not a known field',
-      }));
-    }
-    return [{ location, field: base || location, message: issue.message }];
   });
 }
 
@@ -105,21 +100,30 @@ export function validationProblem(target: string, issues: readonly z.core.$ZodIs
 /** Seconds a client should wait before trying again while the database is unreachable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
-export function databaseUnavailable(error: DatabaseUnavailableError): ProblemError {
+export function databaseUnavailable(error: DatabaseUnavailableError): UnavailableError {
   const detail = error.commitUnknown
     ? 'The database connection broke while the change was being committed, so it may or may not have been applied. Read the resource before trying again.'
     : 'The database is unreachable right now; nothing was changed. Try again shortly.';
-  return new ProblemError('unavailable', detail, {
-    headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
-  });
+  return new UnavailableError(detail, { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
+}
+
+/**
+ * The problem an error answers, or undefined for an unexpected one (a bug: logged, answered 500).
+ * @example const problem = asProblem(error); if (problem) body.error = { type: `urn:devart:problem:${problem.code}`, detail: problem.detail };
+ */
+export function asProblem(error: unknown): ProblemError | undefined {
+  if (error instanceof ProblemError) return error;
+  if (error instanceof DomainError) return problemOf(error);
+  if (error instanceof DatabaseUnavailableError) return problemOf(databaseUnavailable(error));
+  return undefined;
 }
 
 /** The single error handler: domain problems, Hono's own exceptions, then anything else as a bare 500. */
 export function onError(logger: Logger) {
   return function handleError(error: Error, c: Context): Response {
-    if (error instanceof ProblemError) return problemResponse(c, error);
-    // Not logged here: the database's availability tracker logs one warning per outage, not one per request.
-    if (error instanceof DatabaseUnavailableError) return problemResponse(c, databaseUnavailable(error));
+    // A database outage is not logged here: the availability tracker logs one warning per outage, not one per request.
+    const problem = asProblem(error);
+    if (problem) return problemResponse(c, problem);
     if (error instanceof HTTPException) {
       if (/malformed json/i.test(error.message)) {
         return problemResponse(
@@ -129,8 +133,10 @@ export function onError(logger: Logger) {
           }),
         );
       }
-      const code = Object.entries(statuses).find(([, s]) => s === error.status)?.[0] ?? 'internal';
-      return problemResponse(c, new ProblemError(code, error.message || titles[code] || 'Error'));
+      const code =
+        (Object.keys(problemTypes) as ProblemCode[]).find((k) => problemTypes[k].status === error.status) ??
+        'internal';
+      return problemResponse(c, new ProblemError(code, error.message || problemTypes[code].title));
     }
     logger.error(
       { err: error, request_id: c.get('requestId' as never), path: c.req.path },

@@ -2,13 +2,32 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { bodyIssuesByItem } from '../middleware/json-body';
 import { formatJsonPath } from '../middleware/json-text';
-import { fieldErrors } from '../problem';
+import { fieldErrors, statusOf } from '../problem';
+import type { BatchItemResult } from '../services/agent-work';
 
-/** One item's answer in a batch, as the single-task call would have given it. */
+/**
+ * One item's answer in a batch, as the single-task call would have given it: the status comes
+ * from the same table (problem.ts) that answers single calls.
+ */
 export interface ItemAnswer {
   task_id: string;
   status: number;
+  attempt?: number;
+  lease_expires_at?: string | null;
   detail?: string;
+}
+
+/** One item's answer: 200 with its lease, or the status and detail its refusal has on a single call. */
+export function answerItem(result: BatchItemResult): ItemAnswer {
+  if ('refused' in result) {
+    return { task_id: result.task_id, status: statusOf(result.refused.code), detail: result.refused.message };
+  }
+  return {
+    task_id: result.task_id,
+    status: 200,
+    attempt: result.task.attempt,
+    lease_expires_at: result.task.lease_expires_at?.toISOString() ?? null,
+  };
 }
 
 /**
@@ -17,14 +36,14 @@ export interface ItemAnswer {
  * Problems readJsonBody found inside an item (a NUL, nesting too deep) refuse it the same way.
  * @example const items = await eachItemOnItsOwn(c, body.items, StartTaskBatchItem, (ok) => startAgentTasks(db, …, ok));
  */
-export async function eachItemOnItsOwn<T, A extends ItemAnswer>(
+export async function eachItemOnItsOwn<T>(
   c: Context,
   items: readonly unknown[],
   schema: z.ZodType<T>,
-  apply: (accepted: T[]) => Promise<A[]>,
-): Promise<(A | ItemAnswer)[]> {
+  apply: (accepted: T[]) => Promise<BatchItemResult[]>,
+): Promise<ItemAnswer[]> {
   const fromBody = bodyIssuesByItem(c);
-  const answers: (A | ItemAnswer | undefined)[] = [];
+  const answers: (ItemAnswer | undefined)[] = [];
   const accepted: { index: number; item: T }[] = [];
   items.forEach((raw, index) => {
     const parsed = schema.safeParse(raw);
@@ -40,13 +59,17 @@ export async function eachItemOnItsOwn<T, A extends ItemAnswer>(
       accepted.push({ index, item: parsed.data });
       return;
     }
-    answers[index] = { task_id: givenTaskId(raw), status: 400, detail: problems.join('; ') };
+    answers[index] = {
+      task_id: givenTaskId(raw),
+      status: statusOf('validation'),
+      detail: problems.join('; '),
+    };
   });
   const applied = await apply(accepted.map((a) => a.item));
   accepted.forEach(({ index }, i) => {
-    answers[index] = applied[i];
+    answers[index] = answerItem(applied[i]!);
   });
-  return answers as (A | ItemAnswer)[];
+  return answers as ItemAnswer[];
 }
 
 const givenTaskId = (raw: unknown) => {

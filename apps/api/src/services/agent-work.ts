@@ -10,7 +10,7 @@ import {
   startTasks,
   type TaskRow,
 } from '@devart/db';
-import { ProblemError } from '../problem';
+import { ConflictError, type DomainError, ForbiddenError, NotFoundError } from './domain-errors';
 import { advanceRuns } from './workflow-runs';
 
 /** What the metrics observe of agents' work (see metrics.ts); optional so services run without it. */
@@ -25,17 +25,32 @@ export interface LeaseSettings {
   leaseSeconds: number;
 }
 
-function unwrap(taskId: string, result: AgentTaskOutcome): TaskRow {
-  switch (result.outcome) {
-    case 'ok':
-      return result.task;
+/**
+ * Why the database refused an agent's call on one task, as a domain error. A single call names
+ * the task in its detail; a batch item carries the task id beside it, so its detail is the reason.
+ */
+function refusal(
+  taskId: string,
+  refused: Exclude<AgentTaskOutcome, { outcome: 'ok' }>,
+  single: boolean,
+): DomainError {
+  switch (refused.outcome) {
     case 'not_found':
-      throw new ProblemError('not_found', `No task ${taskId}.`);
+      return new NotFoundError(`No task ${taskId}.`);
     case 'forbidden':
-      throw new ProblemError('forbidden', `Task ${taskId} is not for this agent: ${result.reason}.`);
+      return new ForbiddenError(
+        single ? `Task ${taskId} is not for this agent: ${refused.reason}.` : refused.reason,
+      );
     case 'conflict':
-      throw new ProblemError('conflict', `Task ${taskId} cannot be taken or reported on: ${result.reason}.`);
+      return new ConflictError(
+        single ? `Task ${taskId} cannot be taken or reported on: ${refused.reason}.` : refused.reason,
+      );
   }
+}
+
+function unwrap(taskId: string, result: AgentTaskOutcome): TaskRow {
+  if (result.outcome === 'ok') return result.task;
+  throw refusal(taskId, result, true);
 }
 
 /** The fenced claim an agent makes when a message reaches it (DESIGN §4). */
@@ -91,34 +106,12 @@ export async function completeAgentTask(
   return task;
 }
 
-export interface BatchItemAnswer {
-  task_id: string;
-  status: number;
-  attempt?: number;
-  lease_expires_at?: string | null;
-  detail?: string;
-}
+/** One item of a batch: the task as the call left it, or why it was refused (the HTTP layer answers both). */
+export type BatchItemResult = { task_id: string; task: TaskRow } | { task_id: string; refused: DomainError };
 
-const refusalStatus = { not_found: 404, conflict: 409, forbidden: 403 } as const;
-
-function answer(item: BatchItemOutcome): BatchItemAnswer {
-  switch (item.outcome) {
-    case 'ok':
-      return {
-        task_id: item.task_id,
-        status: 200,
-        attempt: item.task.attempt,
-        lease_expires_at: item.task.lease_expires_at?.toISOString() ?? null,
-      };
-    case 'not_found':
-      return { task_id: item.task_id, status: 404, detail: `No task ${item.task_id}.` };
-    default:
-      return {
-        task_id: item.task_id,
-        status: refusalStatus[item.outcome as 'conflict' | 'forbidden'],
-        detail: item.reason,
-      };
-  }
+function itemResult(item: BatchItemOutcome): BatchItemResult {
+  if (item.outcome === 'ok') return { task_id: item.task_id, task: item.task };
+  return { task_id: item.task_id, refused: refusal(item.task_id, item, false) };
 }
 
 /** Many fenced claims in one statement: how the SDK starts tasks under load (one commit per batch). */
@@ -128,7 +121,7 @@ export async function startAgentTasks(
   agent: { id: string; capabilities: readonly string[] },
   items: StartTaskBatchItem[],
   observer?: WorkObserver,
-): Promise<BatchItemAnswer[]> {
+): Promise<BatchItemResult[]> {
   if (items.length === 0) return [];
   const outcomes = await startTasks(db, {
     agentId: agent.id,
@@ -137,7 +130,7 @@ export async function startAgentTasks(
     leaseSeconds: settings.leaseSeconds,
   });
   observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
-  return outcomes.map(answer);
+  return outcomes.map(itemResult);
 }
 
 export async function completeAgentTasks(
@@ -145,7 +138,7 @@ export async function completeAgentTasks(
   agentId: string,
   items: CompleteTaskBatchItem[],
   observer?: WorkObserver,
-): Promise<BatchItemAnswer[]> {
+): Promise<BatchItemResult[]> {
   if (items.length === 0) return [];
   // Completion and workflow progress commit together: a step is never DONE without its dependents released.
   const outcomes = await db.transaction(async (tx) => {
@@ -164,5 +157,5 @@ export async function completeAgentTasks(
   });
   observer?.tasksCompleted(outcomes.done);
   observer?.runsCompleted(outcomes.runs);
-  return outcomes.completed.map(answer);
+  return outcomes.completed.map(itemResult);
 }

@@ -1,8 +1,8 @@
 import type { CreateAgentBody } from '@devart/contracts';
 import { type AgentRow, type Db, insertAgent, listAgents, revokeAgent } from '@devart/db';
 import { generateApiKey, hashApiKey } from '../auth/api-keys';
-import { ProblemError } from '../problem';
 import type { AgentBrokerCredentials, BrokerAccess } from './broker-access';
+import { NotFoundError, UnavailableError } from './domain-errors';
 
 export interface RegisteredAgent {
   agent: AgentRow;
@@ -34,8 +34,7 @@ export async function registerAgent(
     try {
       broker = await brokerAccess.provision(agent);
     } catch (error) {
-      throw new ProblemError(
-        'unavailable',
+      throw new UnavailableError(
         `The broker did not create the agent's user (${(error as Error).message}); nothing was registered. Try again.`,
       );
     }
@@ -50,12 +49,11 @@ export function listAllAgents(db: Db, includeRevoked: boolean): Promise<AgentRow
 /** Revokes an agent's key at once, then its broker user; revoking again is harmless and retries the broker. */
 export async function revokeAgentKey(db: Db, brokerAccess: BrokerAccess, agentId: string): Promise<AgentRow> {
   const agent = await revokeAgent(db, agentId);
-  if (!agent) throw new ProblemError('not_found', `No agent ${agentId}.`);
+  if (!agent) throw new NotFoundError(`No agent ${agentId}.`);
   try {
     await brokerAccess.revoke(agentId);
   } catch (error) {
-    throw new ProblemError(
-      'unavailable',
+    throw new UnavailableError(
       `The agent's API key is revoked, but removing its broker user failed (${(error as Error).message}). ` +
         'Send the DELETE again.',
     );

@@ -1,5 +1,5 @@
 import { inDateTimeRange } from '@devart/contracts';
-import { ProblemError } from '../problem';
+import { ValidationError } from './domain-errors';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -51,10 +51,8 @@ export const isCanonicalUuid = (value: unknown): value is string =>
   typeof value === 'string' && uuidPattern.test(value);
 
 /** The 400 for a cursor this API did not hand out, or one altered since. */
-export function invalidCursor(why = 'is not a valid cursor'): ProblemError {
-  return new ProblemError('validation', `query.cursor: ${why}`, {
-    errors: [{ location: 'query', field: 'cursor', message: why }],
-  });
+export function invalidCursor(why = 'is not a valid cursor'): ValidationError {
+  return new ValidationError([{ location: 'query', field: 'cursor', message: why }]);
 }
 
 /** Opaque keyset cursor of a (created_at, id) position; created_at is kept as PostgreSQL's full-precision text. */

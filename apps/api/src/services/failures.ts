@@ -3,6 +3,7 @@ import {
   applyFailures,
   type Db,
   type FailureToApply,
+  getTask,
   type LockedTask,
   listTaskAttempts,
   lockExpiredLeases,
@@ -14,7 +15,7 @@ import {
   type TaskAttemptRow,
   type TaskRow,
 } from '@devart/db';
-import { ProblemError } from '../problem';
+import { ConflictError, NotFoundError } from './domain-errors';
 import { failRunsOf } from './workflow-runs';
 
 /** The event a failed or requeued task announces to the UI and notifiers. */
@@ -97,19 +98,17 @@ export async function reportFailure(
 ): Promise<TaskRow> {
   return db.transaction(async (tx) => {
     const task = await lockTask(tx, report.taskId);
-    if (!task) throw new ProblemError('not_found', `No task ${report.taskId}.`);
+    if (!task) throw new NotFoundError(`No task ${report.taskId}.`);
     if (task.status !== 'IN_PROGRESS') {
-      throw new ProblemError(
-        'conflict',
-        `Task ${report.taskId} is ${task.status}, not IN_PROGRESS: nothing to report.`,
-      );
+      throw new ConflictError(`Task ${report.taskId} is ${task.status}, not IN_PROGRESS: nothing to report.`);
     }
+    // 409 like complete and heartbeat (it was 403): the task moved on to another agent, which
+    // is a state the reporting agent cannot change, not a permission it lacks.
     if (task.agent_id !== report.agentId) {
-      throw new ProblemError('forbidden', `Task ${report.taskId} is held by another agent.`);
+      throw new ConflictError(`Task ${report.taskId} is held by another agent.`);
     }
     if (report.attempt !== undefined && report.attempt !== task.attempt) {
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         `Task ${report.taskId} is at attempt ${task.attempt}; the report is for attempt ${report.attempt}.`,
       );
     }
@@ -177,19 +176,15 @@ export async function requeueQuarantined(
     return requeued;
   });
   if (task) return task;
-  const current = await db.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
-  if (!current.rows[0]) throw new ProblemError('not_found', `No task ${taskId}.`);
-  throw new ProblemError(
-    'conflict',
-    `Task ${taskId} is ${current.rows[0].status}; only QUARANTINED tasks can be requeued.`,
-  );
+  const current = await getTask(db, taskId);
+  if (!current) throw new NotFoundError(`No task ${taskId}.`);
+  throw new ConflictError(`Task ${taskId} is ${current.status}; only QUARANTINED tasks can be requeued.`);
 }
 
 export async function taskAttempts(db: Db, taskId: string): Promise<TaskAttemptRow[]> {
   const attempts = await listTaskAttempts(db, taskId);
   if (attempts.length === 0) {
-    const exists = await db.query('SELECT 1 FROM tasks WHERE id = $1', [taskId]);
-    if (exists.rowCount === 0) throw new ProblemError('not_found', `No task ${taskId}.`);
+    if (!(await getTask(db, taskId))) throw new NotFoundError(`No task ${taskId}.`);
   }
   return attempts;
 }

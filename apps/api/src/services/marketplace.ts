@@ -23,8 +23,15 @@ import {
   yankMarketplaceItem,
 } from '@devart/db';
 import semver from 'semver';
-import { fieldErrors, ProblemError } from '../problem';
 import { invalidCursor, isCanonicalUuid, timestampInstant } from './cursor';
+import {
+  ConflictError,
+  type FieldError,
+  ForbiddenError,
+  fieldErrors,
+  NotFoundError,
+  ValidationError,
+} from './domain-errors';
 import { createWorkflow, workflowProblems } from './workflows';
 
 export interface Publisher {
@@ -45,15 +52,14 @@ function checkManifest(body: PublishMarketplaceItemBody): void {
   if (!parsed.success) throw manifestProblem(fieldErrors('body', parsed.error.issues));
 }
 
-function manifestProblem(errors: { location: string; field: string; message: string }[]): ProblemError {
-  const named = errors.map((e) => ({
-    location: 'body',
-    field: e.field === 'body' ? 'manifest' : `manifest.${e.field}`,
-    message: e.message,
-  }));
-  return new ProblemError('validation', named.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
-    errors: named,
-  });
+function manifestProblem(errors: FieldError[]): ValidationError {
+  return new ValidationError(
+    errors.map((e) => ({
+      location: 'body',
+      field: e.field === 'body' ? 'manifest' : `manifest.${e.field}`,
+      message: e.message,
+    })),
+  );
 }
 
 function isUniqueViolation(error: unknown): boolean {
@@ -72,14 +78,12 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
       await lockMarketplaceName(tx, body.name);
       const owner = await marketplaceNameOwner(tx, body.name);
       if (owner && owner.item_type !== body.item_type) {
-        throw new ProblemError(
-          'conflict',
+        throw new ConflictError(
           `${body.name} is published as a ${owner.item_type}; a version cannot change it to a ${body.item_type}.`,
         );
       }
       if (owner && owner.publisher_id !== publisher.userId && !publisher.isAdmin) {
-        throw new ProblemError(
-          'forbidden',
+        throw new ForbiddenError(
           `${body.name} belongs to another publisher: only they (or an admin) publish its versions.`,
         );
       }
@@ -97,8 +101,7 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
     return await withQuality(db, item);
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         `${body.name}@${body.version} is already published; versions never change: publish a new one.`,
       );
     }
@@ -160,9 +163,9 @@ export async function searchItems(db: Db, query: MarketplaceSearchQuery) {
   const terms = searchTerms(query.q);
   const sort = query.sort ?? (terms.length > 0 ? 'relevance' : 'newest');
   if (sort === 'relevance' && terms.length === 0) {
-    throw new ProblemError('validation', 'query.sort: relevance needs a search text in q', {
-      errors: [{ location: 'query', field: 'sort', message: 'relevance needs a search text in q' }],
-    });
+    throw new ValidationError([
+      { location: 'query', field: 'sort', message: 'relevance needs a search text in q' },
+    ]);
   }
   const page = await searchMarketplace(db, {
     terms,
@@ -183,20 +186,20 @@ async function withQuality(db: Db, item: MarketplaceDetailRow) {
 
 export async function findItem(db: Db, itemId: string) {
   const item = await getMarketplaceItem(db, itemId);
-  if (!item) throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  if (!item) throw new NotFoundError(`No marketplace item ${itemId}.`);
   return withQuality(db, item);
 }
 
 export async function findItemVersion(db: Db, name: string, version: string) {
   const item = await getMarketplaceItemByVersion(db, name, version);
-  if (!item) throw new ProblemError('not_found', `No ${name}@${version} in the marketplace.`);
+  if (!item) throw new NotFoundError(`No ${name}@${version} in the marketplace.`);
   return withQuality(db, item);
 }
 
 export async function listVersions(db: Db, name: string) {
   const versions = await listMarketplaceVersions(db, name);
   const first = versions[0];
-  if (!first) throw new ProblemError('not_found', `No ${name} in the marketplace.`);
+  if (!first) throw new NotFoundError(`No ${name} in the marketplace.`);
   const live = versions.filter((v) => v.yanked_at === null);
   const latest = live.find((v) => semver.prerelease(v.version) === null) ?? live[0];
   return { name, item_type: first.item_type, latest: latest?.version ?? null, versions };
@@ -204,9 +207,9 @@ export async function listVersions(db: Db, name: string) {
 
 export async function yankItem(db: Db, itemId: string, by: Publisher) {
   const result = await yankMarketplaceItem(db, itemId, by);
-  if (result.outcome === 'not_found') throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  if (result.outcome === 'not_found') throw new NotFoundError(`No marketplace item ${itemId}.`);
   if (result.outcome !== 'yanked') {
-    throw new ProblemError('forbidden', 'Only the publisher of this version or an admin may yank it.');
+    throw new ForbiddenError('Only the publisher of this version or an admin may yank it.');
   }
   return withQuality(db, result.item);
 }
@@ -223,7 +226,7 @@ export async function installItem(
   installer: { userId: string; apiUrl: string },
 ) {
   const found = await getMarketplaceItem(db, itemId);
-  if (!found) throw new ProblemError('not_found', `No marketplace item ${itemId}.`);
+  if (!found) throw new NotFoundError(`No marketplace item ${itemId}.`);
   const warnings: string[] = [];
   if (found.yanked_at) {
     warnings.push(
@@ -245,8 +248,7 @@ export async function installItem(
       ...(body.workflow_name ? { name: body.workflow_name } : {}),
     });
     if (!definition.success) {
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         `${found.name}@${found.version} no longer passes this installation's workflow checks: ${definition.error.issues[0]?.message}`,
       );
     }
@@ -262,8 +264,7 @@ export async function installItem(
   const parsed = AgentManifest.safeParse(found.manifest);
   if (!parsed.success) {
     // Only a row written past the API (straight into the database) can get here.
-    throw new ProblemError(
-      'conflict',
+    throw new ConflictError(
       `${found.name}@${found.version} has no valid agent manifest: ${parsed.error.issues[0]?.message}`,
     );
   }

@@ -20,8 +20,13 @@ import {
   SandboxUnavailableError,
 } from '@devart/sandbox';
 import type { Logger } from 'pino';
-import type { Principal } from '../middleware/auth';
-import { ProblemError } from '../problem';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+} from './domain-errors';
 import { failureStreak } from './failure-streak';
 
 /** The sandbox backend of this process, or why there is none (bwrap missing…). */
@@ -42,11 +47,17 @@ export interface SandboxServiceOptions {
 }
 
 /**
- * The provider failed now (cluster unreachable, pod not ready in time): Retry-After tells clients
- * it is worth another try, unlike the 503 of a server that has no provider at all.
+ * Who calls: an agent, which acts on its own sandboxes only, or a user the RBAC matrix let through.
+ * The auth middleware's principal fits as it is.
  */
-function transientlyUnavailable(reason: string): ProblemError {
-  return new ProblemError('unavailable', reason, { headers: { 'retry-after': '30' } });
+export type SandboxCaller = { kind: 'agent'; agent: { id: string } } | { kind: 'user' };
+
+/**
+ * The provider failed now (cluster unreachable, pod not ready in time): a retry after 30 s is
+ * worth it, unlike when this server has no provider at all.
+ */
+function transientlyUnavailable(reason: string): UnavailableError {
+  return new UnavailableError(reason, { retryAfterSeconds: 30 });
 }
 
 /** A PROVISIONING row younger than this may still be provisioning in another API process. */
@@ -71,12 +82,12 @@ export function createSandboxService({
 }: SandboxServiceOptions) {
   function providerOrThrow(): SandboxProvider {
     if (backend.provider) return backend.provider;
-    throw new ProblemError('unavailable', backend.unavailable);
+    throw new UnavailableError(backend.unavailable);
   }
 
-  function ownerCheck(principal: Principal, sandbox: SandboxRow) {
-    if (principal.kind === 'agent' && principal.agent.id !== sandbox.agent_id) {
-      throw new ProblemError('forbidden', 'This sandbox belongs to another agent.');
+  function ownerCheck(caller: SandboxCaller, sandbox: SandboxRow) {
+    if (caller.kind === 'agent' && caller.agent.id !== sandbox.agent_id) {
+      throw new ForbiddenError('This sandbox belongs to another agent.');
     }
   }
 
@@ -99,9 +110,9 @@ export function createSandboxService({
     return claimed;
   }
 
-  async function request(principal: Principal, agentId: string, body: RequestSandboxBody) {
-    if (principal.kind !== 'agent' || principal.agent.id !== agentId) {
-      throw new ProblemError('forbidden', 'An agent requests sandboxes for itself only.');
+  async function request(caller: SandboxCaller, agentId: string, body: RequestSandboxBody) {
+    if (caller.kind !== 'agent' || caller.agent.id !== agentId) {
+      throw new ForbiddenError('An agent requests sandboxes for itself only.');
     }
     const provider = providerOrThrow();
     const spec: SandboxSpec = {
@@ -131,14 +142,14 @@ export function createSandboxService({
     );
     switch (recorded.outcome) {
       case 'no_task':
-        throw new ProblemError('not_found', `No task ${body.task_id}.`);
+        throw new NotFoundError(`No task ${body.task_id}.`);
       case 'not_held':
-        throw new ProblemError('forbidden', `Task ${body.task_id} is held by another agent.`);
+        // 409, as for every call of an agent on a task it does not hold (it was 403).
+        throw new ConflictError(`Task ${body.task_id} is held by another agent.`);
       case 'not_in_progress':
-        throw new ProblemError('conflict', `Task ${body.task_id} is not IN_PROGRESS: start it first.`);
+        throw new ConflictError(`Task ${body.task_id} is not IN_PROGRESS: start it first.`);
       case 'too_many':
-        throw new ProblemError(
-          'conflict',
+        throw new ConflictError(
           `Task ${body.task_id} already has ${maxLivePerTask} live sandboxes: terminate one first.`,
         );
     }
@@ -152,9 +163,11 @@ export function createSandboxService({
       if (error instanceof SandboxSpecError) {
         const field =
           error.field === 'spec' ? 'body' : error.field === 'ttlSeconds' ? 'ttl_seconds' : error.field;
-        throw new ProblemError('validation', `body.${field}: ${error.message}`, {
-          errors: [{ location: 'body', field, message: error.message }],
-        });
+        // The detail names `body.<field>` even for the whole body (`body.body`), as it always has.
+        throw new ValidationError(
+          [{ location: 'body', field, message: error.message }],
+          `body.${field}: ${error.message}`,
+        );
       }
       if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(reason);
       throw error;
@@ -163,39 +176,34 @@ export function createSandboxService({
     if (!running) {
       // The task finished (and the sweep ended the row) while the provider worked.
       await provider.terminate(info.id).catch(() => {});
-      throw new ProblemError(
-        'conflict',
-        `Task ${body.task_id} left IN_PROGRESS while its sandbox was provisioned.`,
-      );
+      throw new ConflictError(`Task ${body.task_id} left IN_PROGRESS while its sandbox was provisioned.`);
     }
     return sandboxView(running);
   }
 
-  async function read(principal: Principal, id: string) {
+  async function read(caller: SandboxCaller, id: string) {
     const row = await getSandbox(db, id);
-    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
-    ownerCheck(principal, row);
+    if (!row) throw new NotFoundError(`No sandbox ${id}.`);
+    ownerCheck(caller, row);
     return sandboxView(row);
   }
 
-  async function exec(principal: Principal, id: string, body: SandboxExecBody) {
+  async function exec(caller: SandboxCaller, id: string, body: SandboxExecBody) {
     const row = await getSandboxWithTask(db, id);
-    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
-    ownerCheck(principal, row);
+    if (!row) throw new NotFoundError(`No sandbox ${id}.`);
+    ownerCheck(caller, row);
     if (row.status !== 'RUNNING' || !row.external_id) {
-      throw new ProblemError('conflict', `Sandbox ${id} is ${row.status}: nothing runs in it any more.`);
+      throw new ConflictError(`Sandbox ${id} is ${row.status}: nothing runs in it any more.`);
     }
     if (row.provider !== providerKey) {
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         `Sandbox ${id} lives at provider ${row.provider}; this API process serves ${providerKey}: send the call to that host.`,
       );
     }
     const remainingMs = row.expires_at.getTime() - Date.now();
     if (!row.task_held || remainingMs <= 0) {
       await terminateRow(id, row.task_held ? 'ttl' : 'task_finished');
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         row.task_held
           ? `Sandbox ${id} outlived its TTL.`
           : `Task ${row.task_id} is no longer in progress for this agent.`,
@@ -219,27 +227,25 @@ export function createSandboxService({
     } catch (error) {
       if (error instanceof SandboxNotFoundError) {
         await terminateRow(id, 'lost');
-        throw new ProblemError('conflict', `Sandbox ${id} is gone at the provider.`);
+        throw new ConflictError(`Sandbox ${id} is gone at the provider.`);
       }
       if (error instanceof SandboxSpecError) {
-        throw new ProblemError('validation', `body.command: ${error.message}`, {
-          errors: [
-            { location: 'body', field: error.field === 'env' ? 'env' : 'command', message: error.message },
-          ],
-        });
+        throw new ValidationError(
+          [{ location: 'body', field: error.field === 'env' ? 'env' : 'command', message: error.message }],
+          `body.command: ${error.message}`,
+        );
       }
       if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(error.message);
       throw error;
     }
   }
 
-  async function terminate(principal: Principal, id: string) {
+  async function terminate(caller: SandboxCaller, id: string) {
     const row = await getSandbox(db, id);
-    if (!row) throw new ProblemError('not_found', `No sandbox ${id}.`);
-    ownerCheck(principal, row);
+    if (!row) throw new NotFoundError(`No sandbox ${id}.`);
+    ownerCheck(caller, row);
     if ((row.status === 'PROVISIONING' || row.status === 'RUNNING') && row.provider !== providerKey) {
-      throw new ProblemError(
-        'conflict',
+      throw new ConflictError(
         `Sandbox ${id} lives at provider ${row.provider}; this API process serves ${providerKey}: send the call to that host.`,
       );
     }

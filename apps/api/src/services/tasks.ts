@@ -9,8 +9,8 @@ import {
   type TaskFilter,
   type TaskRow,
 } from '@devart/db';
-import { ProblemError } from '../problem';
 import { decodeCursor, encodeCursor } from './cursor';
+import { ConflictError, NotFoundError } from './domain-errors';
 
 /** Stores a task and queues its message in the outbox, atomically (no dual write). */
 export async function createTask(db: Db, input: CreateTaskBody, createdBy: string): Promise<TaskRow> {
@@ -28,7 +28,7 @@ export function createTasks(db: Db, inputs: CreateTaskBody[], createdBy: string)
 
 export async function findTask(db: Db, taskId: string): Promise<TaskRow> {
   const task = await getTask(db, taskId);
-  if (!task) throw new ProblemError('not_found', `No task ${taskId}.`);
+  if (!task) throw new NotFoundError(`No task ${taskId}.`);
   return task;
 }
 
@@ -54,9 +54,9 @@ export async function cancelTaskById(db: Db, taskId: string): Promise<TaskRow> {
     }
     return cancelled;
   });
-  if (outcome.outcome === 'not_found') throw new ProblemError('not_found', `No task ${taskId}.`);
+  if (outcome.outcome === 'not_found') throw new NotFoundError(`No task ${taskId}.`);
   if (outcome.outcome === 'conflict') {
-    throw new ProblemError('conflict', `Task ${taskId} is ${outcome.status} and can no longer be cancelled.`);
+    throw new ConflictError(`Task ${taskId} is ${outcome.status} and can no longer be cancelled.`);
   }
   return outcome.task;
 }

@@ -23,8 +23,8 @@ import {
   type TaskRow,
   workflowStats,
 } from '@devart/db';
-import { ProblemError } from '../problem';
 import { decodeCursor, encodeCursor } from './cursor';
+import { ConflictError, NotFoundError, ValidationError } from './domain-errors';
 
 /** What `workflows.definition` holds: the body that created the workflow, less name and description. */
 interface StoredDefinition {
@@ -53,7 +53,7 @@ export async function triggerRun(
 ): Promise<{ run_id: string; status: string; created: boolean }> {
   return db.transaction(async (tx) => {
     const workflow = await getWorkflow(tx, input.workflowId);
-    if (!workflow) throw new ProblemError('not_found', `No workflow ${input.workflowId}.`);
+    if (!workflow) throw new NotFoundError(`No workflow ${input.workflowId}.`);
     if (input.idempotencyKey) {
       const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey);
       if (existing) return { run_id: existing.id, status: existing.status, created: false };
@@ -62,9 +62,7 @@ export async function triggerRun(
     const resolved = resolveVariables(definition.variables ?? {}, input.variables);
     if (!resolved.ok) {
       const errors = resolved.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
-      throw new ProblemError('validation', errors.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
-        errors,
-      });
+      throw new ValidationError(errors);
     }
     const run = await insertWorkflowRun(tx, {
       workflowId: input.workflowId,
@@ -161,12 +159,9 @@ export async function failRunsOf(tx: Queryable, tasks: TaskRow[]): Promise<void>
 export async function cancelRun(db: Db, runId: string) {
   return db.transaction(async (tx) => {
     const run = await lockWorkflowRun(tx, runId);
-    if (!run) throw new ProblemError('not_found', `No workflow run ${runId}.`);
+    if (!run) throw new NotFoundError(`No workflow run ${runId}.`);
     if (run.status !== 'RUNNING') {
-      throw new ProblemError(
-        'conflict',
-        `Workflow run ${runId} is ${run.status} and can no longer be cancelled.`,
-      );
+      throw new ConflictError(`Workflow run ${runId} is ${run.status} and can no longer be cancelled.`);
     }
     await endWorkflowRun(tx, runId, 'CANCELLED');
     return runView(tx, runId);
@@ -176,7 +171,7 @@ export async function cancelRun(db: Db, runId: string) {
 /** A run with each step's status, attempts, start, end, duration and cost. */
 export async function runView(db: Queryable, runId: string) {
   const run = await getWorkflowRun(db, runId);
-  if (!run) throw new ProblemError('not_found', `No workflow run ${runId}.`);
+  if (!run) throw new NotFoundError(`No workflow run ${runId}.`);
   const { definition: _definition, ...rest } = run;
   return {
     ...rest,
@@ -189,8 +184,7 @@ export async function listRuns(
   db: Db,
   input: { workflowId: string; status?: string; cursor?: string; limit: number },
 ) {
-  if (!(await getWorkflow(db, input.workflowId)))
-    throw new ProblemError('not_found', `No workflow ${input.workflowId}.`);
+  if (!(await getWorkflow(db, input.workflowId))) throw new NotFoundError(`No workflow ${input.workflowId}.`);
   const page = await listWorkflowRuns(db, {
     workflowId: input.workflowId,
     status: input.status,
@@ -207,6 +201,6 @@ export async function listRuns(
 }
 
 export async function statsOf(db: Db, workflowId: string, since: Date) {
-  if (!(await getWorkflow(db, workflowId))) throw new ProblemError('not_found', `No workflow ${workflowId}.`);
+  if (!(await getWorkflow(db, workflowId))) throw new NotFoundError(`No workflow ${workflowId}.`);
   return workflowStats(db, workflowId, since);
 }

@@ -8,8 +8,8 @@ import {
   type Queryable,
   type WorkflowRow,
 } from '@devart/db';
-import { ProblemError } from '../problem';
 import { decodeCursor, encodeCursor } from './cursor';
+import { NotFoundError, ValidationError } from './domain-errors';
 
 /**
  * Stores a workflow definition after checking it as a whole: the DAG (cycles are named), step
@@ -23,9 +23,7 @@ export async function createWorkflow(
 ): Promise<WorkflowRow> {
   const errors = workflowProblems(body);
   if (errors.length > 0) {
-    throw new ProblemError('validation', errors.map((e) => `body.${e.field}: ${e.message}`).join('; '), {
-      errors,
-    });
+    throw new ValidationError(errors);
   }
   const { name, description, ...definition } = body;
   return insertWorkflow(db, {
@@ -46,7 +44,7 @@ export function workflowProblems(body: WorkflowDefinitionBody) {
 
 export async function findWorkflow(db: Db, workflowId: string): Promise<WorkflowRow> {
   const workflow = await getWorkflow(db, workflowId);
-  if (!workflow) throw new ProblemError('not_found', `No workflow ${workflowId}.`);
+  if (!workflow) throw new NotFoundError(`No workflow ${workflowId}.`);
   return workflow;
 }
 
