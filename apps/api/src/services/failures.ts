@@ -102,8 +102,8 @@ export async function reportFailure(
     if (task.status !== 'IN_PROGRESS') {
       throw new ConflictError(`Task ${report.taskId} is ${task.status}, not IN_PROGRESS: nothing to report.`);
     }
-    // 409 like complete and heartbeat (it was 403): the task moved on to another agent, which
-    // is a state the reporting agent cannot change, not a permission it lacks.
+    // A conflict, as for complete and heartbeat (it used to be a permission refusal): the task
+    // moved on to another agent, a state the reporting agent cannot change, not a right it lacks.
     if (task.agent_id !== report.agentId) {
       throw new ConflictError(`Task ${report.taskId} is held by another agent.`);
     }

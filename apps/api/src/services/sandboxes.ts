@@ -144,7 +144,7 @@ export function createSandboxService({
       case 'no_task':
         throw new NotFoundError(`No task ${body.task_id}.`);
       case 'not_held':
-        // 409, as for every call of an agent on a task it does not hold (it was 403).
+        // A conflict, as for every call of an agent on a task it does not hold (it used to be a permission refusal).
         throw new ConflictError(`Task ${body.task_id} is held by another agent.`);
       case 'not_in_progress':
         throw new ConflictError(`Task ${body.task_id} is not IN_PROGRESS: start it first.`);
