@@ -1,4 +1,6 @@
 import { ApiException, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import type { IPod } from 'kubernetes-models/v1';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createKubernetesProvider,
@@ -18,7 +20,6 @@ import {
   type ExecHandler,
   type FakeKubernetes,
   type FakeKubernetesOptions,
-  type FakePod,
   startFakeKubernetes,
 } from '../testing';
 
@@ -53,8 +54,8 @@ function provider(overrides: Partial<KubernetesProviderOptions> = {}): SandboxPr
 }
 
 const posted = (path: string) => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith(path));
-const podBody = () => posted('/pods')[0]?.body as FakePod;
-const policyBody = () => posted('/networkpolicies')[0]?.body as FakePod;
+const podBody = () => posted('/pods')[0]?.body as IPod;
+const policyBody = () => posted('/networkpolicies')[0]?.body as INetworkPolicy;
 const execQuery = () => fake.requests.filter((r) => r.upgrade).at(-1)?.query;
 
 /** Resolves once the fake stores a pod, for hooks that act while provision is waiting. */
@@ -113,8 +114,8 @@ describe('provision', () => {
         seccompProfile: { type: 'RuntimeDefault' },
       },
     });
-    expect(pod.spec.containers).toHaveLength(1);
-    const [container] = pod.spec.containers;
+    expect(pod.spec?.containers).toHaveLength(1);
+    const [container] = pod.spec?.containers ?? [];
     expect(container).toMatchObject({
       name: 'sandbox',
       image: IMAGE,
@@ -136,19 +137,19 @@ describe('provision', () => {
         { name: 'tmp', mountPath: '/tmp' },
       ],
     });
-    expect(container.securityContext.capabilities.add).toBeUndefined();
-    expect(pod.spec.volumes).toEqual([
+    expect(container?.securityContext?.capabilities?.add).toBeUndefined();
+    expect(pod.spec?.volumes).toEqual([
       { name: 'workspace', emptyDir: { sizeLimit: '1024Mi' } },
       { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
     ]);
-    for (const risky of ['hostNetwork', 'hostPID', 'hostIPC', 'serviceAccountName']) {
-      expect(pod.spec[risky]).toBeUndefined();
+    for (const risky of ['hostNetwork', 'hostPID', 'hostIPC', 'serviceAccountName'] as const) {
+      expect(pod.spec?.[risky]).toBeUndefined();
     }
   });
 
   it('uses the image the spec names over the default', async () => {
     await provider().provision(spec({ image: 'busybox:1.36' }));
-    expect(podBody().spec.containers[0].image).toBe('busybox:1.36');
+    expect(podBody().spec?.containers[0]?.image).toBe('busybox:1.36');
   });
 
   it('egress none: a policy on the pod with no ingress and no egress rules', async () => {
@@ -186,7 +187,7 @@ describe('provision', () => {
         },
       }),
     );
-    expect(policyBody().spec.egress).toEqual([
+    expect(policyBody().spec?.egress).toEqual([
       {
         to: [{ ipBlock: { cidr: '203.0.113.7/32' } }],
         ports: [
