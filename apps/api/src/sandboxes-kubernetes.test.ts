@@ -95,10 +95,10 @@ describe(`sandboxes on the Kubernetes provider (fake API server enforcing deploy
       'devart.dev/sandbox-id': sandbox.external_id,
     });
     expect(pod.spec).toMatchObject({ automountServiceAccountToken: false, activeDeadlineSeconds: 120 });
-    expect(pod.spec.containers[0].image).toBe('busybox:1.36');
-    expect(pod.spec.containers[0].resources.limits).toEqual({ cpu: '250m', memory: '128Mi' });
+    expect(pod.spec.containers[0]?.image).toBe('busybox:1.36');
+    expect(pod.spec.containers[0]?.resources?.limits).toEqual({ cpu: '250m', memory: '128Mi' });
     const policy = fake.networkPolicies.get(sandbox.external_id)!;
-    expect(policy.spec.egress).toEqual([
+    expect(policy.spec?.egress).toEqual([
       { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] },
     ]);
     const createdFirst = fake.requests.find((r) => r.method === 'POST');
