@@ -4,6 +4,7 @@ export * from './agents';
 export * from './client';
 export * from './events';
 export * from './failures';
+export * from './keyset';
 export * from './marketplace';
 export * from './migrate';
 export * from './outbox';

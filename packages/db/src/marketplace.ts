@@ -1,4 +1,5 @@
 import type { Queryable } from './client';
+import { type KeysetColumn, keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export type MarketplaceItemType = 'agent' | 'workflow';
 
@@ -199,33 +200,24 @@ export async function marketplaceQuality(db: Queryable, itemId: string): Promise
 
 export type MarketplaceSortKey = 'relevance' | 'newest' | 'name' | 'downloads';
 
-interface SortColumn {
-  expr: string;
-  type: 'real' | 'text' | 'timestamptz' | 'uuid' | 'bigint';
-  desc: boolean;
-}
-
-const byName: SortColumn = { expr: 'name COLLATE "C"', type: 'text', desc: false };
-const byVersion: SortColumn = { expr: 'version_key COLLATE "C"', type: 'text', desc: true };
-const byId: SortColumn = { expr: 'id', type: 'uuid', desc: false };
+const byName: KeysetColumn = { expr: 'name COLLATE "C"', type: 'text', desc: false };
+const byVersion: KeysetColumn = { expr: 'version_key COLLATE "C"', type: 'text', desc: true };
+const byId: KeysetColumn = { expr: 'id', type: 'uuid', desc: false };
 
 /** Every ordering ends in the id, so positions are total and a cursor never skips or repeats. */
-const sortColumns: Record<MarketplaceSortKey, SortColumn[]> = {
+const sortColumns: Record<MarketplaceSortKey, KeysetColumn[]> = {
   relevance: [{ expr: 'rank', type: 'real', desc: true }, byName, byVersion, byId],
-  newest: [
-    { expr: 'created_at', type: 'timestamptz', desc: true },
-    { expr: 'id', type: 'uuid', desc: true },
-  ],
+  newest: newestFirst('created_at'),
   name: [byName, byVersion, byId],
   downloads: [{ expr: 'downloads_all_versions', type: 'bigint', desc: true }, byName, byVersion, byId],
 };
 
 /**
- * The type of each value of a search cursor, in order, for a sort: a caller checks a cursor
- * against these before passing it as `after`, since a value that does not cast is a query error.
+ * The order of a search with this sort: a caller checks a cursor against its column types before
+ * passing it as `after`, since a value that does not cast is a query error.
  */
-export function marketplaceCursorTypes(sort: MarketplaceSortKey): SortColumn['type'][] {
-  return sortColumns[sort].map((column) => column.type);
+export function marketplaceOrder(sort: MarketplaceSortKey): readonly KeysetColumn[] {
+  return sortColumns[sort];
 }
 
 export interface MarketplaceSearch {
@@ -266,17 +258,7 @@ export async function searchMarketplace(
   if (search.tags.length > 0) where.push(`m.tags @> ${param(JSON.stringify(search.tags))}::jsonb`);
   if (search.publisherId) where.push(`m.publisher_id = ${param(search.publisherId)}`);
 
-  const columns = sortColumns[search.sort];
-  let cursor = 'true';
-  if (search.after) {
-    if (search.after.length !== columns.length) throw new RangeError('cursor does not fit this sort');
-    const values = search.after.map((v, i) => `${param(v)}::${columns[i]!.type}`);
-    const at = (i: number) => `${columns[i]!.expr} ${columns[i]!.desc ? '<' : '>'} ${values[i]}`;
-    cursor = columns
-      .map((_, i) => [...columns.slice(0, i).map((c, j) => `${c.expr} = ${values[j]}`), at(i)].join(' AND '))
-      .map((clause) => `(${clause})`)
-      .join(' OR ');
-  }
+  const page = keysetQuery(sortColumns[search.sort], search.after, param);
   const picked =
     search.versions === 'latest'
       ? `SELECT DISTINCT ON (name) * FROM matched
@@ -284,23 +266,19 @@ export async function searchMarketplace(
       : 'SELECT * FROM matched';
   const limit = param(search.limit + 1);
   const { rows } = await db.query<
-    MarketplaceSummaryRow & { rank: number; position: string[]; version_key: string }
+    MarketplaceSummaryRow & { rank: number; version_key: string; keyset_position: string[] }
   >(
     `WITH matched AS (
        SELECT ${summaryColumns('m')}, m.version_key, ${rank} AS rank
        FROM marketplace_items m WHERE ${where.join(' AND ')}
      ), picked AS (${picked}),
      scored AS (SELECT p.*, ${downloadsAllVersions('p')} FROM picked p)
-     SELECT *, ARRAY[${columns.map((c) => `(${c.expr})::text`).join(', ')}] AS position
-     FROM scored WHERE ${cursor}
-     ORDER BY ${columns.map((c) => `${c.expr} ${c.desc ? 'DESC' : 'ASC'}`).join(', ')}
+     SELECT *, ${page.position}
+     FROM scored WHERE ${page.after}
+     ORDER BY ${page.orderBy}
      LIMIT ${limit}`,
     params,
   );
-  const page = rows.slice(0, search.limit);
-  const last = page.at(-1);
-  return {
-    items: page.map(({ rank: _r, position: _p, version_key: _v, ...item }) => item as MarketplaceSummaryRow),
-    next: rows.length > search.limit && last ? last.position : undefined,
-  };
+  const { items, next } = keysetPage(rows, search.limit);
+  return { items: items.map(({ rank: _r, version_key: _v, ...item }) => item), next };
 }

@@ -1,5 +1,6 @@
 import type { TaskStatus } from '@devart/contracts';
 import type { Queryable } from './client';
+import { keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export interface TaskRow {
   id: string;
@@ -90,46 +91,39 @@ export interface TaskFilter {
   status?: TaskStatus;
   capability?: string;
   workflow_run_id?: string;
-  /** Exclusive position from a previous page: the last row's created_at (text, full precision) and id. */
-  after?: { createdAt: string; id: string };
+  /** Exclusive position from a previous page (`next`): created_at as text at full precision, and the id. */
+  after?: string[];
   limit: number;
 }
 
 export interface TaskPage {
   items: TaskRow[];
   /** Position of the last row when more rows may follow. */
-  last?: { createdAt: string; id: string };
+  next?: string[];
 }
 
-/** Newest first; keyset pagination on (created_at, id) so pages neither skip nor repeat rows. */
+/** The order of the task list; a cursor carries a position in it. */
+export const taskListOrder = newestFirst('created_at');
+
+/** Newest first; keyset pagination so pages neither skip nor repeat rows. */
 export async function listTasks(db: Queryable, filter: TaskFilter): Promise<TaskPage> {
   const where: string[] = [];
   const params: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
+  const param = (value: unknown) => {
     params.push(value);
-    where.push(clause.replace('?', `$${params.length}`));
+    return `$${params.length}`;
   };
-  if (filter.status) add('status = ?', filter.status);
-  if (filter.capability) add('capability = ?', filter.capability);
-  if (filter.workflow_run_id) add('workflow_run_id = ?', filter.workflow_run_id);
-  if (filter.after) {
-    params.push(filter.after.createdAt, filter.after.id);
-    where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
-  }
-  params.push(filter.limit + 1);
-  const { rows } = await db.query<TaskRow & { cursor_created_at: string }>(
-    `SELECT ${taskColumns}, created_at::text AS cursor_created_at FROM tasks
-     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+  if (filter.status) where.push(`status = ${param(filter.status)}`);
+  if (filter.capability) where.push(`capability = ${param(filter.capability)}`);
+  if (filter.workflow_run_id) where.push(`workflow_run_id = ${param(filter.workflow_run_id)}`);
+  const page = keysetQuery(taskListOrder, filter.after, param);
+  const { rows } = await db.query<TaskRow & { keyset_position: string[] }>(
+    `SELECT ${taskColumns}, ${page.position} FROM tasks
+     WHERE ${[...where, page.after].join(' AND ')}
+     ORDER BY ${page.orderBy} LIMIT ${param(filter.limit + 1)}`,
     params,
   );
-  const more = rows.length > filter.limit;
-  const page = rows.slice(0, filter.limit);
-  const lastRow = page.at(-1);
-  return {
-    items: page.map(({ cursor_created_at: _cursor, ...task }) => task),
-    last: more && lastRow ? { createdAt: lastRow.cursor_created_at, id: lastRow.id } : undefined,
-  };
+  return keysetPage(rows, filter.limit);
 }
 
 export type CancelOutcome =

@@ -1,4 +1,5 @@
 import type { Queryable } from './client';
+import { keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export interface WorkflowRunRow {
   id: string;
@@ -164,35 +165,27 @@ export async function runStepViews(db: Queryable, runId: string): Promise<RunSte
   return rows;
 }
 
+/** The order of a workflow's run list (by start time); a cursor carries a position in it. */
+export const workflowRunListOrder = newestFirst('start_time');
+
 export async function listWorkflowRuns(
   db: Queryable,
-  input: { workflowId: string; status?: string; after?: { createdAt: string; id: string }; limit: number },
-): Promise<{ items: WorkflowRunRow[]; last?: { createdAt: string; id: string } }> {
-  const params: unknown[] = [input.workflowId];
-  const where = ['workflow_id = $1'];
-  if (input.status) {
-    params.push(input.status);
-    where.push(`status = $${params.length}`);
-  }
-  if (input.after) {
-    params.push(input.after.createdAt, input.after.id);
-    where.push(`(start_time, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
-  }
-  params.push(input.limit + 1);
-  const { rows } = await db.query<WorkflowRunRow & { cursor_created_at: string }>(
-    `SELECT ${runColumns}, start_time::text AS cursor_created_at FROM workflow_runs WHERE ${where.join(' AND ')}
-     ORDER BY start_time DESC, id DESC LIMIT $${params.length}`,
+  input: { workflowId: string; status?: string; after?: string[]; limit: number },
+): Promise<{ items: WorkflowRunRow[]; next?: string[] }> {
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where = [`workflow_id = ${param(input.workflowId)}`];
+  if (input.status) where.push(`status = ${param(input.status)}`);
+  const page = keysetQuery(workflowRunListOrder, input.after, param);
+  const { rows } = await db.query<WorkflowRunRow & { keyset_position: string[] }>(
+    `SELECT ${runColumns}, ${page.position} FROM workflow_runs WHERE ${[...where, page.after].join(' AND ')}
+     ORDER BY ${page.orderBy} LIMIT ${param(input.limit + 1)}`,
     params,
   );
-  const page = rows.slice(0, input.limit);
-  const lastRow = page.at(-1);
-  return {
-    items: page.map(({ cursor_created_at: _c, ...r }) => r),
-    last:
-      rows.length > input.limit && lastRow
-        ? { createdAt: lastRow.cursor_created_at, id: lastRow.id }
-        : undefined,
-  };
+  return keysetPage(rows, input.limit);
 }
 
 export interface WorkflowStats {

@@ -1,4 +1,5 @@
 import type { Queryable } from './client';
+import { keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export interface WorkflowRow {
   id: string;
@@ -42,30 +43,26 @@ export async function getWorkflow(db: Queryable, id: string): Promise<WorkflowRo
   return rows[0];
 }
 
-/** Newest first, keyset-paginated on (created_at, id) like tasks. */
+/** The order of the workflow list; a cursor carries a position in it. */
+export const workflowListOrder = newestFirst('created_at');
+
+/** Newest first, keyset-paginated like tasks. */
 export async function listWorkflows(
   db: Queryable,
-  { after, limit }: { after?: { createdAt: string; id: string }; limit: number },
-): Promise<{ items: WorkflowRow[]; last?: { createdAt: string; id: string } }> {
+  { after, limit }: { after?: string[]; limit: number },
+): Promise<{ items: WorkflowRow[]; next?: string[] }> {
   const params: unknown[] = [];
-  let where = '';
-  if (after) {
-    params.push(after.createdAt, after.id);
-    where = 'WHERE (created_at, id) < ($1::timestamptz, $2::uuid)';
-  }
-  params.push(limit + 1);
-  const { rows } = await db.query<WorkflowRow & { cursor_created_at: string }>(
-    `SELECT ${columns}, created_at::text AS cursor_created_at FROM workflows ${where}
-     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const page = keysetQuery(workflowListOrder, after, param);
+  const { rows } = await db.query<WorkflowRow & { keyset_position: string[] }>(
+    `SELECT ${columns}, ${page.position} FROM workflows WHERE ${page.after}
+     ORDER BY ${page.orderBy} LIMIT ${param(limit + 1)}`,
     params,
   );
-  const page = rows.slice(0, limit);
-  const lastRow = page.at(-1);
-  return {
-    items: page.map(({ cursor_created_at: _c, ...w }) => w),
-    last:
-      rows.length > limit && lastRow ? { createdAt: lastRow.cursor_created_at, id: lastRow.id } : undefined,
-  };
+  return keysetPage(rows, limit);
 }
 
 /**

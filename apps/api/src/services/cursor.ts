@@ -1,4 +1,5 @@
 import { inDateTimeRange } from '@devart/contracts';
+import type { KeysetColumn } from '@devart/db';
 import { ValidationError } from './domain-errors';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -55,26 +56,52 @@ export function invalidCursor(why = 'is not a valid cursor'): ValidationError {
   return new ValidationError([{ location: 'query', field: 'cursor', message: why }]);
 }
 
-/** Opaque keyset cursor of a (created_at, id) position; created_at is kept as PostgreSQL's full-precision text. */
-export function encodeCursor(position: { createdAt: string; id: string }): string {
-  return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url');
+/** Whether one cursor value casts to its column's type: PostgreSQL would answer an error otherwise. */
+const valueFits: Record<KeysetColumn['type'], (value: string) => boolean> = {
+  // ts_rank is a real: finite, never negative, and within real's range (PostgreSQL refuses underflow too).
+  real: (value) => {
+    if (!/^(\d+(\.\d*)?|\.\d+)(e[+-]?\d{1,3})?$/i.test(value)) return false;
+    const n = Number(value);
+    return n === 0 || (n >= 1e-37 && n <= 1e37);
+  },
+  // Names and version keys are ASCII; NUL or a surrogate could only come from a crafted cursor, and PostgreSQL refuses NUL in text.
+  text: (value) => value.length <= 300 && !value.includes('\u0000') && !/[\ud800-\udfff]/.test(value),
+  timestamptz: (value) => timestampInstant(value) !== undefined,
+  uuid: isCanonicalUuid,
+  bigint: (value) => /^\d{1,19}$/.test(value) && BigInt(value) <= 9223372036854775807n,
+};
+
+/**
+ * Opaque cursor of a keyset position (the values as text, a timestamptz at PostgreSQL's full
+ * precision); a list with several sorts names the `sort` the position belongs to.
+ * @example encodeCursor(page.next) // tasks: base64url of ["2026-12-01 10:00:00.123456+00","<id>"]
+ */
+export function encodeCursor(position: readonly string[], sort?: string): string {
+  return Buffer.from(JSON.stringify(sort === undefined ? position : [sort, ...position])).toString(
+    'base64url',
+  );
 }
 
 /**
- * The position a cursor names. Every part is checked as the query will read it (a real
- * instant in range, a UUID), so a crafted cursor is a 400 naming `cursor`, never a database error.
+ * The position a cursor names in a list of this `order` (and `sort`, if the list has several).
+ * Every part is checked as the query will read it (a real instant in range, a UUID, a number in
+ * the column's range), so a crafted cursor is a 400 naming `cursor`, never a database error.
  */
-export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+export function decodeCursor(cursor: string, order: readonly KeysetColumn[], sort?: string): string[] {
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
     throw invalidCursor();
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2) throw invalidCursor();
-  const [createdAt, id] = decoded as unknown[];
-  if (typeof createdAt !== 'string' || !timestampInstant(createdAt) || !isCanonicalUuid(id)) {
-    throw invalidCursor();
+  if (sort !== undefined && (!Array.isArray(decoded) || decoded[0] !== sort)) {
+    throw invalidCursor('is not a valid cursor for this sort (a cursor belongs to one sort)');
   }
-  return { createdAt, id };
+  if (!Array.isArray(decoded)) throw invalidCursor();
+  const values: unknown[] = sort === undefined ? decoded : decoded.slice(1);
+  const fits =
+    values.length === order.length &&
+    values.every((v, i) => typeof v === 'string' && valueFits[order[i]!.type](v));
+  if (!fits) throw invalidCursor();
+  return values as string[];
 }

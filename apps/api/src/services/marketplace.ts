@@ -15,15 +15,14 @@ import {
   listMarketplaceVersions,
   lockMarketplaceName,
   type MarketplaceDetailRow,
-  type MarketplaceSortKey,
-  marketplaceCursorTypes,
   marketplaceNameOwner,
+  marketplaceOrder,
   marketplaceQuality,
   searchMarketplace,
   yankMarketplaceItem,
 } from '@devart/db';
 import semver from 'semver';
-import { invalidCursor, isCanonicalUuid, timestampInstant } from './cursor';
+import { decodeCursor, encodeCursor } from './cursor';
 import {
   ConflictError,
   type FieldError,
@@ -109,47 +108,6 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
   }
 }
 
-/** Opaque cursor: the sort it belongs to and the last row's sort values. */
-function encodeSearchCursor(sort: string, position: string[]): string {
-  return Buffer.from(JSON.stringify([sort, ...position])).toString('base64url');
-}
-
-/** Whether one cursor value casts to its column's type: PostgreSQL would answer an error otherwise. */
-const cursorValueFits: Record<ReturnType<typeof marketplaceCursorTypes>[number], (value: string) => boolean> =
-  {
-    // ts_rank is a real: finite, never negative, and within real's range (PostgreSQL refuses underflow too).
-    real: (value) => {
-      if (!/^(\d+(\.\d*)?|\.\d+)(e[+-]?\d{1,3})?$/i.test(value)) return false;
-      const n = Number(value);
-      return n === 0 || (n >= 1e-37 && n <= 1e37);
-    },
-    // Names and version keys are ASCII; NUL or a surrogate could only come from a crafted cursor, and PostgreSQL refuses NUL in text.
-    text: (value) => value.length <= 300 && !value.includes('\u0000') && !/[\ud800-\udfff]/.test(value),
-    timestamptz: (value) => timestampInstant(value) !== undefined,
-    uuid: isCanonicalUuid,
-    bigint: (value) => /^\d{1,19}$/.test(value) && BigInt(value) <= 9223372036854775807n,
-  };
-
-/** A cursor this search handed out, for this sort, with every value as its column reads it. */
-function decodeSearchCursor(cursor: string, sort: MarketplaceSortKey): string[] {
-  const types = marketplaceCursorTypes(sort);
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalidCursor();
-  }
-  if (!Array.isArray(decoded) || decoded[0] !== sort) {
-    throw invalidCursor('is not a valid cursor for this sort (a cursor belongs to one sort)');
-  }
-  const values = decoded.slice(1) as unknown[];
-  const fits =
-    values.length === types.length &&
-    values.every((v, i) => typeof v === 'string' && cursorValueFits[types[i]!](v));
-  if (!fits) throw invalidCursor();
-  return values as string[];
-}
-
 /** Words of `q` as full-text prefix terms; punctuation separates words, as in names. */
 export function searchTerms(q: string | undefined): string[] {
   return (q ?? '')
@@ -174,10 +132,10 @@ export async function searchItems(db: Db, query: MarketplaceSearchQuery) {
     publisherId: query.publisher,
     sort,
     versions: query.versions,
-    after: query.cursor ? decodeSearchCursor(query.cursor, sort) : undefined,
+    after: query.cursor ? decodeCursor(query.cursor, marketplaceOrder(sort), sort) : undefined,
     limit: query.limit,
   });
-  return { items: page.items, next_cursor: page.next ? encodeSearchCursor(sort, page.next) : null };
+  return { items: page.items, next_cursor: page.next ? encodeCursor(page.next, sort) : null };
 }
 
 async function withQuality(db: Db, item: MarketplaceDetailRow) {

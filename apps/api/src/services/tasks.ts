@@ -8,6 +8,7 @@ import {
   listTasks,
   type TaskFilter,
   type TaskRow,
+  taskListOrder,
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ConflictError, NotFoundError } from './domain-errors';
@@ -38,8 +39,11 @@ export interface TaskListRequest extends Omit<TaskFilter, 'after'> {
 
 export async function listTaskPage(db: Db, request: TaskListRequest) {
   const { cursor, ...filter } = request;
-  const page = await listTasks(db, { ...filter, after: cursor ? decodeCursor(cursor) : undefined });
-  return { items: page.items, next_cursor: page.last ? encodeCursor(page.last) : null };
+  const page = await listTasks(db, {
+    ...filter,
+    after: cursor ? decodeCursor(cursor, taskListOrder) : undefined,
+  });
+  return { items: page.items, next_cursor: page.next ? encodeCursor(page.next) : null };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   runSteps,
   runStepViews,
   type TaskRow,
+  workflowRunListOrder,
   workflowStats,
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -188,7 +189,7 @@ export async function listRuns(
   const page = await listWorkflowRuns(db, {
     workflowId: input.workflowId,
     status: input.status,
-    after: input.cursor ? decodeCursor(input.cursor) : undefined,
+    after: input.cursor ? decodeCursor(input.cursor, workflowRunListOrder) : undefined,
     limit: input.limit,
   });
   return {
@@ -196,7 +197,7 @@ export async function listRuns(
       ...r,
       duration_ms: r.end_time ? r.end_time.getTime() - r.start_time.getTime() : null,
     })),
-    next_cursor: page.last ? encodeCursor(page.last) : null,
+    next_cursor: page.next ? encodeCursor(page.next) : null,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   listWorkflows,
   type Queryable,
   type WorkflowRow,
+  workflowListOrder,
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
 import { NotFoundError, ValidationError } from './domain-errors';
@@ -49,6 +50,9 @@ export async function findWorkflow(db: Db, workflowId: string): Promise<Workflow
 }
 
 export async function listWorkflowPage(db: Db, { cursor, limit }: { cursor?: string; limit: number }) {
-  const page = await listWorkflows(db, { after: cursor ? decodeCursor(cursor) : undefined, limit });
-  return { items: page.items, next_cursor: page.last ? encodeCursor(page.last) : null };
+  const page = await listWorkflows(db, {
+    after: cursor ? decodeCursor(cursor, workflowListOrder) : undefined,
+    limit,
+  });
+  return { items: page.items, next_cursor: page.next ? encodeCursor(page.next) : null };
 }
