@@ -85,6 +85,7 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/',
     sandboxRoutes({
+      logger,
       slowExecAfterMs: deps.slowExecAfterMs,
       sandboxes:
         deps.sandboxes ??

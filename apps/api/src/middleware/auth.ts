@@ -87,8 +87,20 @@ export const authorize = (action: Action) =>
     return next();
   } satisfies MiddlewareHandler<AuthEnv>;
 
+/** Who is calling; call only behind `authorize`, which answers 401 when nobody is. */
+export function currentPrincipal(auth: AuthResult): Principal {
+  if (!auth.principal) throw new Error('route needs a principal: guard it with authorize');
+  return auth.principal;
+}
+
 /** The authenticated user; call only behind `authorize` of a user action. */
 export function currentUser(auth: AuthResult): VerifiedUser {
   if (auth.principal?.kind !== 'user') throw new Error('route needs a user principal');
   return auth.principal.user;
+}
+
+/** The calling agent; call only behind `authorize` of an action the matrix gives to agents alone. */
+export function currentAgent(auth: AuthResult): AgentRow {
+  if (auth.principal?.kind !== 'agent') throw new Error('route needs an agent principal');
+  return auth.principal.agent;
 }

@@ -2,11 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 
+/** What requestLog leaves on the context: the id a log line about this request should carry. */
+export interface RequestLogEnv {
+  Variables: { requestId: string };
+}
+
 /** Gives every request an id (echoed as X-Request-Id) and logs one line when it ends. */
 export const requestLog = ({ logger }: { logger: Logger }) =>
   async function logRequest(c, next) {
     const requestId = c.req.header('x-request-id') ?? randomUUID();
-    c.set('requestId' as never, requestId as never);
+    c.set('requestId', requestId);
     const started = performance.now();
     await next();
     c.header('x-request-id', requestId);
@@ -20,4 +25,4 @@ export const requestLog = ({ logger }: { logger: Logger }) =>
       },
       'request',
     );
-  } satisfies MiddlewareHandler;
+  } satisfies MiddlewareHandler<RequestLogEnv>;

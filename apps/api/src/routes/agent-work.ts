@@ -13,8 +13,8 @@ import {
   TaskIdParams,
 } from '@devart/contracts';
 import type { Db, TaskRow } from '@devart/db';
-import { createRoute, z } from '@hono/zod-openapi';
-import { type AuthResult, authorize } from '../middleware/auth';
+import { z } from '@hono/zod-openapi';
+import { currentAgent } from '../middleware/auth';
 import { ProblemError } from '../problem';
 import {
   completeAgentTask,
@@ -27,14 +27,7 @@ import {
 } from '../services/agent-work';
 import { type FailureSettings, reportFailure } from '../services/failures';
 import { eachItemOnItsOwn } from './batch-items';
-import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
-
-function currentAgent(auth: AuthResult) {
-  if (auth.principal?.kind !== 'agent') throw new Error('route needs an agent principal');
-  return auth.principal.agent;
-}
-
-const currentAgentId = (auth: AuthResult) => currentAgent(auth).id;
+import { createRouter, protectedRoute } from './route-kit';
 
 const lease = (task: TaskRow) => ({
   task_id: task.id,
@@ -56,22 +49,24 @@ export function agentWorkRoutes({
   observer?: WorkObserver;
 }) {
   const router = createRouter();
-  const agentOnly = { security: bearerAuth, middleware: [authorize('tasks.agent')] };
   // The batch bodies refer to their items' schemas, which the routes validate one item at a time.
   for (const [name, item] of Object.entries({ StartTaskBatchItem, CompleteTaskBatchItem })) {
     // The item's id makes zod answer a $ref into its own $defs; the component is the definition itself.
     const json = z.toJSONSchema(item, { target: 'draft-2020-12', io: 'input' });
-    router.openAPIRegistry.registerComponent('schemas', name, (json.$defs?.[name] ?? json) as never);
+    // OpenAPI 3.1 schema objects are JSON Schema 2020-12, which is what zod wrote.
+    const schema = (json.$defs?.[name] ?? json) as Parameters<
+      typeof router.openAPIRegistry.registerComponent<'schemas'>
+    >[2];
+    router.openAPIRegistry.registerComponent('schemas', name, schema);
   }
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/{taskId}/start',
       tags: ['agent work'],
       summary: 'Take a TODO task (the fenced claim); 409 means drop the message',
-      'x-devart-action': 'tasks.agent',
-      ...agentOnly,
+      action: 'tasks.agent',
       request: {
         params: TaskIdParams,
         body: { required: false, content: { 'application/json': { schema: StartTaskBody } } },
@@ -81,10 +76,8 @@ export function agentWorkRoutes({
           description: 'The task is this agent’s until its lease lapses',
           content: { 'application/json': { schema: Task } },
         },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
     async (c) => {
       const body = (c.req.valid('json') ?? {}) as StartTaskBody;
@@ -99,22 +92,20 @@ export function agentWorkRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/start-batch',
       tags: ['agent work'],
       summary:
         'Many fenced claims in one transaction; each item answers as /start would (200, 400, 403, 404, 409)',
-      'x-devart-action': 'tasks.agent',
+      action: 'tasks.agent',
       'x-devart-batch-items': true,
-      ...agentOnly,
       request: { body: { required: true, content: { 'application/json': { schema: StartTaskBatchBody } } } },
       responses: {
         200: {
           description: 'One result per item, in order',
           content: { 'application/json': { schema: BatchResult } },
         },
-        ...problemResponses,
       },
     }),
     async (c) => {
@@ -127,16 +118,15 @@ export function agentWorkRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/complete-batch',
       tags: ['agent work'],
       summary:
         'Many completions in one transaction; each item answers as /complete would (200, 400, 404, 409)',
-      'x-devart-action': 'tasks.agent',
+      action: 'tasks.agent',
       'x-devart-batch-items': true,
       'x-devart-stored-escaped': ['items.*.result'],
-      ...agentOnly,
       request: {
         body: { required: true, content: { 'application/json': { schema: CompleteTaskBatchBody } } },
       },
@@ -145,11 +135,10 @@ export function agentWorkRoutes({
           description: 'One result per item, in order',
           content: { 'application/json': { schema: BatchResult } },
         },
-        ...problemResponses,
       },
     }),
     async (c) => {
-      const agentId = currentAgentId(c.get('auth'));
+      const agentId = currentAgent(c.get('auth')).id;
       const items = await eachItemOnItsOwn(c, c.req.valid('json').items, CompleteTaskBatchItem, (valid) =>
         completeAgentTasks(db, agentId, valid, observer),
       );
@@ -158,56 +147,50 @@ export function agentWorkRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/{taskId}/heartbeat',
       tags: ['agent work'],
       summary: 'Extend the lease of a task this agent holds',
-      'x-devart-action': 'tasks.agent',
-      ...agentOnly,
+      action: 'tasks.agent',
       request: { params: TaskIdParams },
       responses: {
         200: { description: 'The new lease', content: { 'application/json': { schema: Lease } } },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
     async (c) => {
       const task = await heartbeatAgentTask(db, settings, {
         taskId: c.req.valid('param').taskId,
-        agentId: currentAgentId(c.get('auth')),
+        agentId: currentAgent(c.get('auth')).id,
       });
       return c.json(lease(task), 200);
     },
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/{taskId}/complete',
       tags: ['agent work'],
       summary: 'Finish a task this agent holds: DONE with its result and cost',
-      'x-devart-action': 'tasks.agent',
+      action: 'tasks.agent',
       'x-devart-stored-escaped': ['result'],
-      ...agentOnly,
       request: {
         params: TaskIdParams,
         body: { required: true, content: { 'application/json': { schema: CompleteTaskBody } } },
       },
       responses: {
         200: { description: 'Done', content: { 'application/json': { schema: Task } } },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
     async (c) => {
       const task = await completeAgentTask(
         db,
         {
           taskId: c.req.valid('param').taskId,
-          agentId: currentAgentId(c.get('auth')),
+          agentId: currentAgent(c.get('auth')).id,
           body: c.req.valid('json'),
         },
         observer,
@@ -217,14 +200,13 @@ export function agentWorkRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/tasks/{taskId}/report-failure',
       tags: ['agent work'],
       summary: 'Report that this agent’s attempt failed: retried after a backoff, or quarantined',
-      'x-devart-action': 'tasks.agent',
+      action: 'tasks.agent',
       'x-devart-stored-escaped': ['error', 'details'],
-      ...agentOnly,
       request: {
         params: TaskIdParams,
         body: { required: true, content: { 'application/json': { schema: ReportFailureBody } } },
@@ -234,16 +216,14 @@ export function agentWorkRoutes({
           description: 'What happened to the task',
           content: { 'application/json': { schema: FailureOutcome } },
         },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
     async (c) => {
       const body = c.req.valid('json');
       const task = await reportFailure(db, failures, {
         taskId: c.req.valid('param').taskId,
-        agentId: currentAgentId(c.get('auth')),
+        agentId: currentAgent(c.get('auth')).id,
         attempt: body.attempt,
         error: body.error,
         retryable: body.retryable ?? true,
@@ -262,16 +242,15 @@ export function agentWorkRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/agents/{agentId}/claim-task',
       tags: ['agent work'],
       summary: 'Removed: agents consume tasks from the queue now',
       deprecated: true,
-      'x-devart-action': 'tasks.agent',
-      ...agentOnly,
+      action: 'tasks.agent',
       request: { params: z.object({ agentId: z.string() }) },
-      responses: { 410: { description: 'Gone' }, ...problemResponses },
+      responses: { 410: { description: 'Gone' } },
     }),
     () => {
       throw new ProblemError(

@@ -1,11 +1,17 @@
-import { AgentIdParams, AgentList, AgentListQuery, CreateAgentBody, CreatedAgent } from '@devart/contracts';
+import {
+  Agent,
+  AgentIdParams,
+  AgentList,
+  AgentListQuery,
+  CreateAgentBody,
+  CreatedAgent,
+} from '@devart/contracts';
 import type { Db } from '@devart/db';
-import { createRoute } from '@hono/zod-openapi';
 import type { AgentKeyCache } from '../auth/agent-key-cache';
-import { authorize, currentUser } from '../middleware/auth';
+import { currentAgent, currentUser } from '../middleware/auth';
 import { listAllAgents, registerAgent, revokeAgentKey } from '../services/agents';
 import type { BrokerAccess } from '../services/broker-access';
-import { bearerAuth, createRouter, notFound, problemResponses } from './route-kit';
+import { createRouter, protectedRoute } from './route-kit';
 
 export function agentRoutes({
   db,
@@ -19,18 +25,15 @@ export function agentRoutes({
   const router = createRouter();
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/agents',
       tags: ['agents'],
       summary: 'Register an agent; its API key (and, on RabbitMQ, its broker credentials) are returned once',
-      'x-devart-action': 'agents.create',
-      security: bearerAuth,
-      middleware: [authorize('agents.create')],
+      action: 'agents.create',
       request: { body: { required: true, content: { 'application/json': { schema: CreateAgentBody } } } },
       responses: {
         201: { description: 'Registered', content: { 'application/json': { schema: CreatedAgent } } },
-        ...problemResponses,
       },
     }),
     async (c) => {
@@ -45,18 +48,15 @@ export function agentRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/agents',
       tags: ['agents'],
       summary: 'List agents (revoked ones with include_revoked=true)',
-      'x-devart-action': 'agents.list',
-      security: bearerAuth,
-      middleware: [authorize('agents.list')],
+      action: 'agents.list',
       request: { query: AgentListQuery },
       responses: {
         200: { description: 'Agents', content: { 'application/json': { schema: AgentList } } },
-        ...problemResponses,
       },
     }),
     async (c) => {
@@ -66,21 +66,32 @@ export function agentRoutes({
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
+      method: 'get',
+      path: '/api/agents/me',
+      tags: ['agent work'],
+      summary: 'The calling agent itself (the SDK learns its id here)',
+      action: 'agents.self',
+      responses: {
+        200: { description: 'The agent', content: { 'application/json': { schema: Agent } } },
+      },
+    }),
+    (c) => c.json(currentAgent(c.get('auth')), 200),
+  );
+
+  router.openapi(
+    protectedRoute({
       method: 'delete',
       path: '/api/agents/{agentId}',
       tags: ['agents'],
       summary: 'Revoke an agent: its key stops working at once (idempotent)',
-      'x-devart-action': 'agents.revoke',
-      security: bearerAuth,
-      middleware: [authorize('agents.revoke')],
+      action: 'agents.revoke',
       request: { params: AgentIdParams },
       responses: {
         204: { description: 'Revoked' },
-        ...problemResponses,
-        ...notFound,
         503: { description: 'The key is revoked but the broker user could not be removed yet; retry' },
       },
+      problems: [404],
     }),
     async (c) => {
       const { agentId } = c.req.valid('param');

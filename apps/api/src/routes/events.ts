@@ -1,9 +1,8 @@
 import { platformEventTypes } from '@devart/contracts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import { authorize } from '../middleware/auth';
 import type { EventHub } from '../services/event-hub';
-import { bearerAuth, createRouter, problemResponses } from './route-kit';
+import { createRouter, protectedRoute } from './route-kit';
 
 // One list for the events sent (packages/db notifyEvents) and the ones this stream filters by.
 const eventTypes = platformEventTypes;
@@ -26,7 +25,7 @@ const EventsQuery = z.strictObject({
 export function eventRoutes({ hub, keepAliveMs = 15_000 }: { hub: EventHub; keepAliveMs?: number }) {
   const router = createRouter();
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/events',
       tags: ['events'],
@@ -34,16 +33,13 @@ export function eventRoutes({ hub, keepAliveMs = 15_000 }: { hub: EventHub; keep
       description:
         'Each event is `event: task.failed|task.quarantined|task.requeued` with `data` = `{ type, task_id, status, attempt, retry_count, error, next_attempt_at, at }`. ' +
         'A comment line is sent every 15 s to keep proxies from closing the stream.',
-      'x-devart-action': 'events.subscribe',
-      security: bearerAuth,
-      middleware: [authorize('events.subscribe')],
+      action: 'events.subscribe',
       request: { query: EventsQuery },
       responses: {
         200: {
           description: 'An endless event stream',
           content: { 'text/event-stream': { schema: z.string() } },
         },
-        ...problemResponses,
       },
     }),
     (c) => {
@@ -79,7 +75,7 @@ export function eventRoutes({ hub, keepAliveMs = 15_000 }: { hub: EventHub; keep
           if (!stream.aborted && pending.length === 0) await stream.write(': keep-alive\n\n');
         }
         unsubscribe();
-      }) as never;
+      });
     },
   );
   return router;

@@ -11,8 +11,7 @@ import {
   PublishMarketplaceItemBody,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
-import { createRoute } from '@hono/zod-openapi';
-import { authorize, currentUser } from '../middleware/auth';
+import { currentUser } from '../middleware/auth';
 import {
   findItem,
   findItemVersion,
@@ -22,7 +21,7 @@ import {
   searchItems,
   yankItem,
 } from '../services/marketplace';
-import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
+import { createRouter, protectedRoute } from './route-kit';
 
 export function marketplaceRoutes({ db }: { db: Db }) {
   const router = createRouter();
@@ -33,7 +32,7 @@ export function marketplaceRoutes({ db }: { db: Db }) {
   };
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/marketplace',
       tags: ['marketplace'],
@@ -42,20 +41,17 @@ export function marketplaceRoutes({ db }: { db: Db }) {
         'Full-text search (prefix terms, ranked) of names and descriptions, filtered by type, tags (all of them) ' +
         'and publisher. Yanked versions are left out; by default each name appears once, as its newest matching ' +
         'version by semver precedence. Cursor pagination: pass next_cursor back with the same filters.',
-      'x-devart-action': 'marketplace.read',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.read')],
+      action: 'marketplace.read',
       request: { query: MarketplaceSearchQuery },
       responses: {
         200: { description: 'A page of items', content: { 'application/json': { schema: MarketplacePage } } },
-        ...problemResponses,
       },
     }),
     async (c) => c.json(await searchItems(db, c.req.valid('query')), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/marketplace',
       tags: ['marketplace'],
@@ -64,67 +60,61 @@ export function marketplaceRoutes({ db }: { db: Db }) {
         'The publisher is the authenticated user (a body carrying publisher_id is refused). A workflow ' +
         'manifest passes the checks of POST /api/workflows. A published name@version never changes: ' +
         'publishing it again is 409. The first version of a name fixes its type and its publisher.',
-      'x-devart-action': 'marketplace.publish',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.publish')],
+      action: 'marketplace.publish',
       request: {
         body: { required: true, content: { 'application/json': { schema: PublishMarketplaceItemBody } } },
       },
-      responses: { 201: { description: 'Published', content: itemJson }, ...problemResponses, ...conflict },
+      responses: { 201: { description: 'Published', content: itemJson } },
+      problems: [409],
     }),
     async (c) => c.json(await publishItem(db, c.req.valid('json'), publisherOf(c.get('auth'))), 201),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/marketplace/{itemId}',
       tags: ['marketplace'],
       summary: 'One version, with its manifest and, for workflows, the quality of its installed runs',
-      'x-devart-action': 'marketplace.read',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.read')],
+      action: 'marketplace.read',
       request: { params: MarketplaceItemIdParams },
-      responses: { 200: { description: 'The item', content: itemJson }, ...problemResponses, ...notFound },
+      responses: { 200: { description: 'The item', content: itemJson } },
+      problems: [404],
     }),
     async (c) => c.json(await findItem(db, c.req.valid('param').itemId), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/marketplace/by-name/{name}',
       tags: ['marketplace'],
       summary: 'Every version of a name, yanked ones too, newest first by semver precedence',
       description:
         'A scoped name is sent with its slash encoded: /api/marketplace/by-name/@acme%2Fci-pipeline.',
-      'x-devart-action': 'marketplace.read',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.read')],
+      action: 'marketplace.read',
       request: { params: MarketplaceNameParams },
       responses: {
         200: {
           description: 'The versions',
           content: { 'application/json': { schema: MarketplaceVersions } },
         },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) => c.json(await listVersions(db, c.req.valid('param').name), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/marketplace/by-name/{name}/versions/{version}',
       tags: ['marketplace'],
       summary: 'One exact version by name (resolves yanked versions too)',
-      'x-devart-action': 'marketplace.read',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.read')],
+      action: 'marketplace.read',
       request: { params: MarketplaceVersionParams },
-      responses: { 200: { description: 'The item', content: itemJson }, ...problemResponses, ...notFound },
+      responses: { 200: { description: 'The item', content: itemJson } },
+      problems: [404],
     }),
     async (c) => {
       const { name, version } = c.req.valid('param');
@@ -133,27 +123,24 @@ export function marketplaceRoutes({ db }: { db: Db }) {
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'delete',
       path: '/api/marketplace/{itemId}',
       tags: ['marketplace'],
       summary: 'Yank a version: hidden from search, still resolvable by exact version and id',
       description: 'Only the publisher of the version or an admin. Yanking twice keeps the first yanked_at.',
-      'x-devart-action': 'marketplace.yank',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.yank')],
+      action: 'marketplace.yank',
       request: { params: MarketplaceItemIdParams },
       responses: {
         200: { description: 'The yanked item', content: itemJson },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) => c.json(await yankItem(db, c.req.valid('param').itemId, publisherOf(c.get('auth'))), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/marketplace/{itemId}/install',
       tags: ['marketplace'],
@@ -161,19 +148,15 @@ export function marketplaceRoutes({ db }: { db: Db }) {
         'Install a version: a workflow item becomes a workflow here; an agent item gives the command to run it',
       description:
         'Counts one download. A yanked version still installs (exact versions never disappear), with a warning.',
-      'x-devart-action': 'marketplace.install',
-      security: bearerAuth,
-      middleware: [authorize('marketplace.install')],
+      action: 'marketplace.install',
       request: {
         params: MarketplaceItemIdParams,
         body: { required: false, content: { 'application/json': { schema: InstallMarketplaceItemBody } } },
       },
       responses: {
         200: { description: 'Installed', content: { 'application/json': { schema: MarketplaceInstall } } },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
     async (c) => {
       const apiUrl = new URL(c.req.url).origin;

@@ -10,18 +10,17 @@ import {
   WorkflowStatsQuery,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
-import { createRoute } from '@hono/zod-openapi';
-import { authorize, currentUser } from '../middleware/auth';
+import { currentUser } from '../middleware/auth';
 import { ProblemError } from '../problem';
 import { cancelRun, listRuns, runView, statsOf, triggerRun } from '../services/workflow-runs';
-import { bearerAuth, conflict, createRouter, notFound, problemResponses } from './route-kit';
+import { createRouter, protectedRoute } from './route-kit';
 
 export function workflowRunRoutes({ db }: { db: Db }) {
   const router = createRouter();
   const runJson = { 'application/json': { schema: WorkflowRun } };
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/workflows/{workflowId}/trigger',
       tags: ['workflows'],
@@ -30,18 +29,15 @@ export function workflowRunRoutes({ db }: { db: Db }) {
       description:
         'Optional `Idempotency-Key` header: the same key for the same workflow returns the same run ' +
         '(with `Idempotent-Replayed: true`).',
-      'x-devart-action': 'workflows.trigger',
-      security: bearerAuth,
-      middleware: [authorize('workflows.trigger')],
+      action: 'workflows.trigger',
       request: {
         params: WorkflowIdParams,
         body: { required: false, content: { 'application/json': { schema: TriggerWorkflowBody } } },
       },
       responses: {
         201: { description: 'The run', content: { 'application/json': { schema: TriggeredRun } } },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) => {
       const key = c.req.header('idempotency-key');
@@ -63,33 +59,30 @@ export function workflowRunRoutes({ db }: { db: Db }) {
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/workflows/{workflowId}/runs',
       tags: ['workflows'],
       summary: 'Runs of a workflow, newest first, filtered by status, with cursor pagination',
-      'x-devart-action': 'workflows.read',
-      security: bearerAuth,
-      middleware: [authorize('workflows.read')],
+      action: 'workflows.read',
       request: { params: WorkflowIdParams, query: WorkflowRunListQuery },
       responses: {
         200: { description: 'A page of runs', content: { 'application/json': { schema: WorkflowRunPage } } },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) =>
       c.json(
-        (await listRuns(db, {
+        await listRuns(db, {
           workflowId: c.req.valid('param').workflowId,
           ...c.req.valid('query'),
-        })) as never,
+        }),
         200,
       ),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/workflows/{workflowId}/stats',
       tags: ['workflows'],
@@ -98,15 +91,12 @@ export function workflowRunRoutes({ db }: { db: Db }) {
       description:
         'Computed in SQL with percentile_cont. Durations are over COMPLETED runs (steps: over DONE tasks); ' +
         'success rate = completed / finished runs; a step’s failure rate = quarantined / finished tasks.',
-      'x-devart-action': 'workflows.read',
-      security: bearerAuth,
-      middleware: [authorize('workflows.read')],
+      action: 'workflows.read',
       request: { params: WorkflowIdParams, query: WorkflowStatsQuery },
       responses: {
         200: { description: 'Statistics', content: { 'application/json': { schema: WorkflowStats } } },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) => {
       const { since } = c.req.valid('query');
@@ -118,38 +108,33 @@ export function workflowRunRoutes({ db }: { db: Db }) {
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/workflow-runs/{runId}',
       tags: ['workflows'],
       summary: 'A run with each step’s status, attempts, start, end, duration and cost',
-      'x-devart-action': 'workflows.read',
-      security: bearerAuth,
-      middleware: [authorize('workflows.read')],
+      action: 'workflows.read',
       request: { params: RunIdParams },
-      responses: { 200: { description: 'The run', content: runJson }, ...problemResponses, ...notFound },
+      responses: { 200: { description: 'The run', content: runJson } },
+      problems: [404],
     }),
-    async (c) => c.json((await runView(db, c.req.valid('param').runId)) as never, 200),
+    async (c) => c.json(await runView(db, c.req.valid('param').runId), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/workflow-runs/{runId}/cancel',
       tags: ['workflows'],
       summary: 'Cancel a RUNNING run: its steps that have not finished are cancelled',
-      'x-devart-action': 'workflows.cancel',
-      security: bearerAuth,
-      middleware: [authorize('workflows.cancel')],
+      action: 'workflows.cancel',
       request: { params: RunIdParams },
       responses: {
         200: { description: 'Cancelled', content: runJson },
-        ...problemResponses,
-        ...notFound,
-        ...conflict,
       },
+      problems: [404, 409],
     }),
-    async (c) => c.json((await cancelRun(db, c.req.valid('param').runId)) as never, 200),
+    async (c) => c.json(await cancelRun(db, c.req.valid('param').runId), 200),
   );
 
   return router;

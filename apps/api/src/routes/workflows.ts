@@ -6,17 +6,16 @@ import {
   WorkflowPage,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
-import { createRoute } from '@hono/zod-openapi';
-import { authorize, currentUser } from '../middleware/auth';
+import { currentUser } from '../middleware/auth';
 import { createWorkflow, findWorkflow, listWorkflowPage } from '../services/workflows';
-import { bearerAuth, createRouter, notFound, problemResponses } from './route-kit';
+import { createRouter, protectedRoute } from './route-kit';
 
 export function workflowRoutes({ db }: { db: Db }) {
   const router = createRouter();
   const workflowJson = { 'application/json': { schema: Workflow } };
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'post',
       path: '/api/workflows',
       tags: ['workflows'],
@@ -24,53 +23,45 @@ export function workflowRoutes({ db }: { db: Db }) {
       description:
         'Refused with 400 naming the problem: a dependency cycle (named), unknown or duplicate step keys, ' +
         'templates that read a step that is not upstream, or variables that are not declared.',
-      'x-devart-action': 'workflows.create',
-      security: bearerAuth,
-      middleware: [authorize('workflows.create')],
+      action: 'workflows.create',
       request: {
         body: { required: true, content: { 'application/json': { schema: WorkflowDefinitionBody } } },
       },
-      responses: { 201: { description: 'Created', content: workflowJson }, ...problemResponses },
+      responses: { 201: { description: 'Created', content: workflowJson } },
     }),
     async (c) => c.json(await createWorkflow(db, c.req.valid('json'), currentUser(c.get('auth')).sub), 201),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/workflows',
       tags: ['workflows'],
       summary: 'List workflows, newest first, with cursor pagination',
-      'x-devart-action': 'workflows.read',
-      security: bearerAuth,
-      middleware: [authorize('workflows.read')],
+      action: 'workflows.read',
       request: { query: WorkflowListQuery },
       responses: {
         200: {
           description: 'A page of workflows',
           content: { 'application/json': { schema: WorkflowPage } },
         },
-        ...problemResponses,
       },
     }),
     async (c) => c.json(await listWorkflowPage(db, c.req.valid('query')), 200),
   );
 
   router.openapi(
-    createRoute({
+    protectedRoute({
       method: 'get',
       path: '/api/workflows/{workflowId}',
       tags: ['workflows'],
       summary: 'Get a workflow definition',
-      'x-devart-action': 'workflows.read',
-      security: bearerAuth,
-      middleware: [authorize('workflows.read')],
+      action: 'workflows.read',
       request: { params: WorkflowIdParams },
       responses: {
         200: { description: 'The workflow', content: workflowJson },
-        ...problemResponses,
-        ...notFound,
       },
+      problems: [404],
     }),
     async (c) => c.json(await findWorkflow(db, c.req.valid('param').workflowId), 200),
   );
