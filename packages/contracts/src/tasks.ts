@@ -169,6 +169,7 @@ export const RequeueTaskBody = z
   })
   .meta({ id: 'RequeueTaskBody' });
 
+// 1,000 per request is what docs/performance.md's benchmark posts; larger batches were not measured.
 export const CreateTaskBatchBody = z
   .strictObject({ tasks: z.array(CreateTaskBody).min(1).max(1000) })
   .meta({ id: 'CreateTaskBatchBody' });
@@ -185,6 +186,7 @@ const batchItems = (itemSchemaId: string) =>
   z
     .array(z.unknown())
     .min(1)
+    // Not measured: bounds one set-based statement and transaction; the SDK sends at most 200.
     .max(500)
     .meta({
       items: { $ref: `#/components/schemas/${itemSchemaId}` },

@@ -80,6 +80,8 @@ type TransactionAttempt<T> =
 export function connectPostgres(
   url: string,
   {
+    // 10 is node-postgres's own default, not tuned: in docs/performance.md's benchmark PostgreSQL ran
+    // at most one statement at a time, so the pool was not what limited throughput.
     max = 10,
     connectionTimeoutMillis = 5_000,
     onAvailabilityChange,

@@ -127,6 +127,7 @@ export async function claimSandboxTermination(
 export async function sandboxesToReap(
   db: Queryable,
   provider: string,
+  // Not measured; bounds one sweep (each sandbox is a provider call), the rest go on the next one.
   limit = 100,
 ): Promise<{ id: string; reason: 'ttl' | 'task_finished' }[]> {
   const { rows } = await db.query<{ id: string; reason: 'ttl' | 'task_finished' }>(

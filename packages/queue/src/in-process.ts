@@ -49,7 +49,7 @@ export function createInProcessBroker(options: InProcessBrokerOptions = {}): Bro
   return new InProcessBroker(options);
 }
 
-// Deliveries per queue per turn of the event loop, so a deep queue cannot starve I/O.
+// Deliveries per queue per turn of the event loop, so a deep queue cannot starve I/O (not measured).
 const deliveriesPerTurn = 1_000;
 
 interface StoredMessage {

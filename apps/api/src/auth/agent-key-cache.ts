@@ -7,7 +7,10 @@ import type { AgentRow } from '@devart/db';
  */
 export function createAgentKeyCache({
   lookup,
+  // 5 s, not compared with other values: long enough that an agent's start/complete traffic pays one
+  // lookup (docs/performance.md), short enough to bound how long a revoke takes on other replicas.
   ttlMs = 5000,
+  // Not measured; bounds memory far above the number of agents an installation registers.
   maxEntries = 10_000,
   now = Date.now,
 }: {

@@ -10,7 +10,7 @@ import {
   unstorableReason,
 } from './json-text';
 
-/** 1 MiB: bodies above it are refused with 413 before they are read whole. */
+/** 1 MiB (a round bound on one request's memory, not measured): bodies above it are refused with 413 before they are read whole. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 export const limitBody = ({ maxSize = MAX_BODY_BYTES } = {}) =>

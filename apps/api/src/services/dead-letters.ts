@@ -39,6 +39,8 @@ export async function watchDeadLetters({
       }
     }
   };
+  // prefetch 50: not measured; dead letters are rare, and it bounds how many wait unacknowledged
+  // while the database is retried.
   const consumer = await broker.consume(broker.topology.deadQueue, { prefetch: 50 }, async (delivery) => {
     const reason = delivery.headers['x-first-death-reason'];
     const body = delivery.body as { task_id?: unknown; attempt?: unknown };

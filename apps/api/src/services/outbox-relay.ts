@@ -43,6 +43,8 @@ function toMessage(row: OutboxRow, prefix: string): OutgoingMessage {
  * `start` drops the duplicates. NOTIFY wakes the relay at once; a slow timer covers the rest.
  */
 export async function startOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
+  // batchSize 500: not compared with other sizes; it bounds one transaction (rows locked, confirms
+  // awaited), and docs/performance.md's throughput was measured with it.
   const { db, broker, logger, batchSize = 500, pollIntervalMs = 1000, retainSentSeconds = 3600 } = options;
   let stopped = false;
   let wake: (() => void) | undefined;
