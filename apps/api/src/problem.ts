@@ -6,13 +6,14 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import {
   DomainError,
+  describeFieldErrors,
   type FieldError,
   fieldErrors,
   UnavailableError,
   ValidationError,
 } from './services/domain-errors';
 
-export { type FieldError, fieldErrors };
+export { describeFieldErrors, type FieldError, fieldErrors };
 
 /**
  * The one table of problem types: for each stable code, the HTTP status and the title every
@@ -89,12 +90,16 @@ export function problemResponse(c: Context, error: ProblemError): Response {
 // Hono names validation targets after the parser; people know them as the body, the path and the query.
 const locations: Record<string, string> = { json: 'body', param: 'path', query: 'query', header: 'header' };
 
+/**
+ * A 400 naming each bad field, its detail written as every validation problem's is.
+ * @example throw fieldProblem([{ location: 'path', field: 'taskId', message: 'contains a NUL character' }])
+ */
+export function fieldProblem(errors: FieldError[]): ProblemError {
+  return new ProblemError('validation', describeFieldErrors(errors), { errors });
+}
+
 export function validationProblem(target: string, issues: readonly z.core.$ZodIssue[]): ProblemError {
-  const errors = fieldErrors(locations[target] ?? target, issues);
-  const detail = errors.map(
-    (e) => `${e.location === e.field ? e.field : `${e.location}.${e.field}`}: ${e.message}`,
-  );
-  return new ProblemError('validation', detail.join('; '), { errors });
+  return fieldProblem(fieldErrors(locations[target] ?? target, issues));
 }
 
 /** Seconds a client should wait before trying again while the database is unreachable. */

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { type FieldError, ProblemError } from '../problem';
+import { type FieldError, fieldProblem, ProblemError } from '../problem';
 import {
   checkStorableText,
   formatJsonPath,
@@ -46,15 +46,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 // Not the headers: a request built in-process (app.request, a proxy) may carry a body without Content-Length.
 const hasBody = (c: Context) => c.req.raw.body !== null;
 
-const bodyProblem = (issues: readonly JsonIssue[]) => {
-  const errors = issues.map((issue) => ({
-    location: 'body',
-    field: formatJsonPath(issue.path) || 'body',
-    message: issue.message,
-  }));
-  const detail = errors.map((e) => `${e.field === 'body' ? 'body' : `body.${e.field}`}: ${e.message}`);
-  return new ProblemError('validation', detail.join('; '), { errors });
-};
+const bodyProblem = (issues: readonly JsonIssue[]) =>
+  fieldProblem(
+    issues.map((issue) => ({
+      location: 'body',
+      field: formatJsonPath(issue.path) || 'body',
+      message: issue.message,
+    })),
+  );
 
 const refusedItems = new WeakMap<Context, ReadonlyMap<number, JsonIssue[]>>();
 
@@ -157,14 +156,6 @@ export const refuseUnstorableParams = () =>
       if (reason)
         errors.push({ location: 'query', field: unstorableReason(name) ? 'query' : name, message: reason });
     }
-    if (errors.length > 0) {
-      throw new ProblemError(
-        'validation',
-        errors.map((e) => `${e.location}.${e.field}: ${e.message}`).join('; '),
-        {
-          errors,
-        },
-      );
-    }
+    if (errors.length > 0) throw fieldProblem(errors);
     return next();
   } satisfies MiddlewareHandler;

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { bodyIssuesByItem } from '../middleware/json-body';
 import { formatJsonPath } from '../middleware/json-text';
-import { fieldErrors, statusOf } from '../problem';
+import { describeFieldErrors, type FieldError, fieldErrors, statusOf } from '../problem';
 import type { BatchItemResult } from '../services/agent-work';
 
 /**
@@ -47,22 +47,29 @@ export async function eachItemOnItsOwn<T>(
   const accepted: { index: number; item: T }[] = [];
   items.forEach((raw, index) => {
     const parsed = schema.safeParse(raw);
-    const problems = [
-      ...(fromBody.get(index) ?? []).map((issue) => `body.${formatJsonPath(issue.path)}: ${issue.message}`),
+    // Named from the body's root, as a whole-body 400 would name them: body.items[2].attempt.
+    const item = `items[${index}]`;
+    const errors: FieldError[] = [
+      ...(fromBody.get(index) ?? []).map((issue) => ({
+        location: 'body',
+        field: formatJsonPath(issue.path),
+        message: issue.message,
+      })),
       ...(parsed.success
         ? []
-        : fieldErrors('body', parsed.error.issues).map(
-            (e) => `body.items[${index}]${e.field === 'body' ? '' : `.${e.field}`}: ${e.message}`,
-          )),
+        : fieldErrors('body', parsed.error.issues).map((e) => ({
+            ...e,
+            field: e.field === 'body' ? item : `${item}.${e.field}`,
+          }))),
     ];
-    if (parsed.success && problems.length === 0) {
+    if (parsed.success && errors.length === 0) {
       accepted.push({ index, item: parsed.data });
       return;
     }
     answers[index] = {
       task_id: givenTaskId(raw),
       status: statusOf('validation'),
-      detail: problems.join('; '),
+      detail: describeFieldErrors(errors),
     };
   });
   const applied = await apply(accepted.map((a) => a.item));

@@ -11,7 +11,7 @@ import {
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
 import { currentUser } from '../middleware/auth';
-import { ProblemError } from '../problem';
+import { fieldProblem } from '../problem';
 import { cancelRun, listRuns, runView, statsOf, triggerRun } from '../services/workflow-runs';
 import { createRouter, protectedRoute } from './route-kit';
 
@@ -42,9 +42,9 @@ export function workflowRunRoutes({ db }: { db: Db }) {
     async (c) => {
       const key = c.req.header('idempotency-key');
       if (key !== undefined && (key.length === 0 || key.length > 200)) {
-        throw new ProblemError('validation', 'header.Idempotency-Key: must be 1 to 200 characters', {
-          errors: [{ location: 'header', field: 'Idempotency-Key', message: 'must be 1 to 200 characters' }],
-        });
+        throw fieldProblem([
+          { location: 'header', field: 'Idempotency-Key', message: 'must be 1 to 200 characters' },
+        ]);
       }
       const body = (c.req.valid('json') ?? {}) as { variables?: Record<string, unknown> };
       const run = await triggerRun(db, {
