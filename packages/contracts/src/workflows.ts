@@ -113,15 +113,20 @@ export const TriggerWorkflowBody = z
   })
   .meta({ id: 'TriggerWorkflowBody' });
 
+/** Workflow run states; packages/db types its rows with it (the column has no CHECK). */
+export const workflowRunStatusValues = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export const WorkflowRunStatus = z.enum(workflowRunStatusValues);
+export type WorkflowRunStatus = z.infer<typeof WorkflowRunStatus>;
+
 export const TriggeredRun = z
-  .object({ run_id: z.guid(), status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']) })
+  .object({ run_id: z.guid(), status: WorkflowRunStatus })
   .meta({ id: 'TriggeredRun' });
 
 export const WorkflowRun = z
   .looseObject({
     id: z.guid(),
     workflow_id: z.guid(),
-    status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']),
+    status: WorkflowRunStatus,
     trigger_context: z.unknown(),
     start_time: z.string(),
     end_time: z.string().nullable(),
@@ -138,7 +143,7 @@ export const WorkflowRunPage = z
   .meta({ id: 'WorkflowRunPage' });
 
 export const WorkflowRunListQuery = z.strictObject({
-  status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']).optional(),
+  status: WorkflowRunStatus.optional(),
   cursor: z.string().max(200).optional(),
   limit: queryInt({ min: 1, max: 200 }).default(50),
 });

@@ -1,10 +1,11 @@
+import type { WorkflowRunStatus } from '@devart/contracts';
 import type { Queryable } from './client';
 import { keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export interface WorkflowRunRow {
   id: string;
   workflow_id: string;
-  status: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+  status: WorkflowRunStatus;
   trigger_context: Record<string, unknown> | null;
   start_time: Date;
   end_time: Date | null;
