@@ -1,36 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { defaultBackoff } from '@devart/core';
-import {
-  type Broker,
-  createInProcessBroker,
-  createManagementClient,
-  createRabbitBroker,
-  type ManagementClient,
-} from '@devart/queue';
+import { type Broker, DEFAULT_DELIVERY_LIMIT, type ManagementClient } from '@devart/queue';
 import { type Agent, type AgentOptions, createAgent, type TaskCallback } from '@devart/sdk';
-import pino from 'pino';
-import { createApp } from '../apps/api/src/app';
-import { createTokenVerifier } from '../apps/api/src/auth/jwt';
-import { createMetrics } from '../apps/api/src/metrics';
-import {
-  type BrokerAccess,
-  noBrokerAccess,
-  rabbitBrokerAccess,
-} from '../apps/api/src/services/broker-access';
-import { watchDeadLetters } from '../apps/api/src/services/dead-letters';
-import { createEventHub } from '../apps/api/src/services/event-hub';
+import type pino from 'pino';
+import { defaultSettings, type PlatformInputs, wirePlatform } from '../apps/api/src/platform';
+import { createBroker } from '../apps/api/src/server';
 import type { FailureSettings } from '../apps/api/src/services/failures';
-import { type LeaseReaper, startLeaseReaper } from '../apps/api/src/services/lease-reaper';
-import {
-  type OutboxRelay,
-  type OutboxRelayOptions,
-  startOutboxRelay,
-} from '../apps/api/src/services/outbox-relay';
-import { type Reconciler, startReconciler } from '../apps/api/src/services/reconciler';
-import { startSandboxSweeper } from '../apps/api/src/services/sandboxes';
-import { TEST_JWT_SECRET, type TestApi } from './api';
+import type { LeaseReaper } from '../apps/api/src/services/lease-reaper';
+import type { OutboxRelay } from '../apps/api/src/services/outbox-relay';
+import type { Reconciler } from '../apps/api/src/services/reconciler';
+import { callOf, replicasOver, type TestApi, testLogger, testPlatformInputs, testToken } from './api';
 import { createTestDatabase } from './db';
-import { createTestSandboxes } from './sandbox';
+import { createTestSandboxBackend } from './sandbox';
 
 /** Which broker this run tests: RabbitMQ when AMQP_URL is set, the in-process broker otherwise. */
 export const brokerKind: 'rabbitmq' | 'in-process' = process.env.AMQP_URL ? 'rabbitmq' : 'in-process';
@@ -42,7 +23,7 @@ export interface PlatformOptions {
   reaperIntervalMs?: number;
   failures?: FailureSettings;
   deliveryLimit?: number;
-  relay?: Partial<Pick<OutboxRelayOptions, 'afterPublish' | 'batchSize' | 'pollIntervalMs'>>;
+  relay?: PlatformInputs['relay'];
   /** The reconciler's timer (default every 1 s, republishing after 60 s: in effect never). */
   reconcile?: { afterSeconds?: number; intervalMs?: number };
   /** RabbitMQ runs only: another URL than AMQP_URL (a vhost and user of the test's own). */
@@ -84,100 +65,70 @@ export interface TestPlatform extends TestApi {
 }
 
 /**
- * The whole platform in one process, on the database and broker this run tests: API, outbox
- * relay, lease reaper and dead-letter watcher, with agents built on the real SDK.
+ * The whole platform in one process, on the database and broker this run tests, as wirePlatform
+ * builds it for `devart start`: API, outbox relay, lease reaper, reconciler, dead-letter watcher
+ * and sandbox sweeper, with agents built on the real SDK. The options are wirePlatform's settings;
+ * timers are shorter than production's so tests do not wait.
  */
 export async function createTestPlatform(options: PlatformOptions = {}): Promise<TestPlatform> {
   const database = await createTestDatabase();
-  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? testLogger();
   const prefix = `t${randomBytes(4).toString('hex')}.`;
-  const deliveryLimit = options.deliveryLimit ?? 5;
-  let broker: Broker;
-  let brokerAccess: BrokerAccess = noBrokerAccess;
-  let management: ManagementClient | undefined;
   const amqpUrl = process.env.AMQP_URL && (options.amqpUrl ?? process.env.AMQP_URL);
-  if (amqpUrl) {
+  const { broker, brokerAccess, management } = createBroker(
+    {
+      AMQP_URL: amqpUrl || undefined,
+      AGENT_AMQP_URL: undefined,
+      // The admin's management API even when the test's own user (amqpUrl) could not use it.
+      RABBITMQ_MANAGEMENT_URL: managementUrl,
+      AMQP_PREFIX: prefix,
+      DELIVERY_LIMIT: options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
+    },
+    logger,
     // The prefix in the connection name lets a test close this platform's connections only.
-    broker = createRabbitBroker({
-      url: amqpUrl,
-      prefix,
-      deliveryLimit,
-      logger,
-      connectionName: `devart-test-${prefix}`,
+    { connectionName: `devart-test-${prefix}` },
+  );
+  const sandboxBackend = createTestSandboxBackend();
+  let wired: Awaited<ReturnType<typeof wirePlatform>>;
+  try {
+    wired = await wirePlatform({
+      ...testPlatformInputs(database.db, { logger, sandboxes: sandboxBackend.backend }),
+      background: true,
+      broker: { broker, brokerAccess },
+      settings: {
+        ...defaultSettings,
+        leaseSeconds: options.leaseSeconds ?? 30,
+        reaperIntervalMs: options.reaperIntervalMs ?? 200,
+        failures: options.failures ?? { backoff: { baseMs: 10, capMs: 50 } },
+        // Every second, republishing after 60 s: in effect never, unless a test asks.
+        reconcile: { intervalMs: 1000, afterSeconds: 60, ...options.reconcile },
+        sandboxSweepMs: 100,
+      },
+      relay: { pollIntervalMs: 200, ...options.relay },
     });
-    management = createManagementClient({ url: managementUrl });
-    const agentUrl = new URL(amqpUrl);
-    agentUrl.username = '';
-    agentUrl.password = '';
-    brokerAccess = rabbitBrokerAccess({ broker, management, agentUrl: agentUrl.toString(), prefix });
-  } else {
-    broker = createInProcessBroker({ deliveryLimit });
+  } catch (error) {
+    await broker.close();
+    await sandboxBackend.cleanup();
+    await database.drop();
+    throw error;
   }
-  await broker.setup();
-  const failures = options.failures ?? { backoff: { baseMs: 10, capMs: 50 } };
-  const events = createEventHub({ db: database.db, logger });
-  const sandboxes = createTestSandboxes(database.db, logger);
-  const sweeper = startSandboxSweeper({ service: sandboxes.service, logger, intervalMs: 100 });
-  const metrics = createMetrics(database.db);
-  const app = createApp({
-    metrics,
-    sandboxes: sandboxes.service,
-    events,
-    db: database.db,
-    verifyToken: createTokenVerifier({ secret: TEST_JWT_SECRET }),
-    logger,
-    recordUsers: true,
-    brokerAccess,
-    leaseSeconds: options.leaseSeconds ?? 30,
-    failures,
-  });
-  const relay = await startOutboxRelay({
-    db: database.db,
-    broker,
-    logger,
-    pollIntervalMs: 200,
-    ...options.relay,
-  });
-  const reaper = startLeaseReaper({
-    db: database.db,
-    logger,
-    intervalMs: options.reaperIntervalMs ?? 200,
-    failures,
-  });
-  const reconciler = startReconciler({
-    db: database.db,
-    broker,
-    logger,
-    intervalMs: options.reconcile?.intervalMs ?? 1000,
-    afterSeconds: options.reconcile?.afterSeconds ?? 60,
-    onRepublished: (n) => metrics.tasksRepublished(n),
-  });
-  const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });
+  const { relay, reaper, reconciler } = wired.background!;
+  const { replica, closeReplicas } = replicasOver(database.db, { logger });
+  const app = wired.app;
   const agents: Agent[] = [];
   const registered: string[] = [];
-
-  const { signUserToken } = await import('../apps/api/src/auth/jwt');
-  const token: TestApi['token'] = (role, o = {}) =>
-    signUserToken(TEST_JWT_SECRET, { role, sub: o.sub, ttlSeconds: o.ttlSeconds ?? 600 });
-  const call: TestApi['call'] = async (method, path, { auth, body, headers = {} } = {}) => {
-    const h: Record<string, string> = { ...headers };
-    if (auth) h.authorization = auth.startsWith('Bearer') ? auth : `Bearer ${auth}`;
-    if (body !== undefined) h['content-type'] ??= 'application/json';
-    return app.request(path, {
-      method,
-      headers: h,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-  };
+  const token = testToken;
+  const call = callOf(app);
   const localFetch = ((input: string | URL | Request, init?: RequestInit) =>
     app.request(input instanceof Request ? input : String(input), init)) as typeof fetch;
 
   const platform: TestPlatform = {
     ...database,
     app,
-    sandboxes,
+    sandboxes: { ...sandboxBackend, service: wired.sandboxes },
     token,
     call,
+    replica,
     broker,
     relay,
     reaper,
@@ -237,11 +188,8 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
     },
     async close() {
       await Promise.all(agents.map((a) => a.stop().catch(() => {})));
-      await deadLetters.cancel().catch(() => {});
-      await events.stop();
-      reaper.stop();
-      reconciler.stop();
-      await relay.stop();
+      await closeReplicas();
+      await wired.close();
       if (management) {
         for (const id of registered) await management.revokeAgentUser(id).catch(() => {});
         const queues = await management.listQueues().catch(() => []);
@@ -252,8 +200,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
           if (e.name.startsWith(prefix)) await management.deleteExchange(e.name).catch(() => {});
       }
       await broker.close();
-      sweeper.stop();
-      await sandboxes.cleanup();
+      await sandboxBackend.cleanup();
       await database.drop();
     },
   };

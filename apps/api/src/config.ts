@@ -1,17 +1,19 @@
-import { KubernetesConfigError, kubernetesConfigFromEnv } from '@devart/sandbox';
+import { defaultBackoff } from '@devart/core';
+import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
+import { KubernetesConfigError, type KubernetesEnvConfig, kubernetesConfigFromEnv } from '@devart/sandbox';
 import { z } from 'zod';
 
-const optional = <T extends z.ZodType>(schema: T) =>
-  // An empty variable (FOO= in an env file) means "not set", not "set to nothing".
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+/** How long a start or heartbeat keeps a task when TASK_LEASE_SECONDS is unset; createApp's default too. */
+export const DEFAULT_LEASE_SECONDS = 60;
+
+// An empty variable (FOO= in an env file) means "not set", not "set to nothing".
+const blank = (value: unknown) => (value === '' ? undefined : value);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(blank, schema.optional());
 
 /** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
-export const ConfigSchema = z.object({
+const Variables = z.object({
   /** HTTP port of the API. */
-  PORT: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().int().min(0).max(65_535).default(8787),
-  ),
+  PORT: z.preprocess(blank, z.coerce.number().int().min(0).max(65_535).default(8787)),
   /** Interface to listen on; 0.0.0.0 to accept connections from other machines. */
   HOST: optional(z.string().min(1)).transform((v) => v ?? '127.0.0.1'),
   /** PostgreSQL connection string; unset = embedded PGlite in DEVART_DATA_DIR. */
@@ -42,92 +44,109 @@ export const ConfigSchema = z.object({
   ).transform((v) => v ?? ''),
   /** Deliveries of one message before the broker dead-letters it (x-delivery-limit). */
   DELIVERY_LIMIT: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().int().min(1).max(1000).default(5),
+    blank,
+    z.coerce.number().int().min(1).max(1000).default(DEFAULT_DELIVERY_LIMIT),
   ),
   /** How long a start or heartbeat keeps a task for its agent, in seconds. */
   TASK_LEASE_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(0.1).max(86_400).default(60),
+    blank,
+    z.coerce.number().min(0.1).max(86_400).default(DEFAULT_LEASE_SECONDS),
   ),
   /** How long start-up waits for PostgreSQL to answer before it gives up, in seconds (0: not at all). */
-  DATABASE_WAIT_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(0).max(3600).default(60),
-  ),
+  DATABASE_WAIT_SECONDS: z.preprocess(blank, z.coerce.number().min(0).max(3600).default(60)),
   /** How often each API process looks for lapsed leases, in seconds. */
-  REAPER_INTERVAL_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(0.05).max(3600).default(5),
-  ),
+  REAPER_INTERVAL_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(5)),
   /**
    * A due TODO task whose message went out this many seconds ago and was never started is
    * republished (its message was lost: a purged or deleted queue). Keep it above the longest
    * wait a task may have in the queue, or waiting tasks get duplicate messages (fenced by start).
    */
-  RECONCILE_AFTER_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(1).max(86_400).default(60),
-  ),
+  RECONCILE_AFTER_SECONDS: z.preprocess(blank, z.coerce.number().min(1).max(86_400).default(60)),
   /** How often each API process re-declares the broker topology and looks for lost messages, in seconds. */
-  RECONCILE_INTERVAL_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(0.05).max(3600).default(10),
-  ),
+  RECONCILE_INTERVAL_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(10)),
   /** Retry backoff of tasks without their own: the first retry waits up to this long (ms)… */
-  RETRY_BASE_MS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().int().min(0).default(1000),
-  ),
+  RETRY_BASE_MS: z.preprocess(blank, z.coerce.number().int().min(0).default(defaultBackoff.baseMs)),
   /** …and no retry waits longer than this (ms). */
-  RETRY_CAP_MS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().int().min(0).default(300_000),
-  ),
+  RETRY_CAP_MS: z.preprocess(blank, z.coerce.number().int().min(0).default(defaultBackoff.capMs)),
   /** Where sandboxes run: local (bubblewrap), kubernetes (one Pod each), or none (requests answer 503). */
   SANDBOX_PROVIDER: optional(z.enum(['local', 'kubernetes', 'none'])).transform((v) => v ?? 'local'),
   /** Workspaces of local sandboxes; unset = DEVART_DATA_DIR/sandboxes. */
   SANDBOX_ROOT: optional(z.string().min(1)),
   /** How often each API process ends sandboxes whose task finished or whose TTL passed, in seconds. */
-  SANDBOX_SWEEP_SECONDS: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.coerce.number().min(0.05).max(3600).default(2),
-  ),
+  SANDBOX_SWEEP_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(2)),
   /** Base64 kubeconfig for SANDBOX_PROVIDER=kubernetes; unset = the in-cluster service account. */
   KUBE_CONFIG_DATA: optional(z.string().min(1)),
   /** Namespace of sandbox Pods; unset = the kubeconfig context's namespace. */
   K8S_NAMESPACE: optional(z.string().min(1)),
   /** Image of sandbox Pods (needs sh, sleep, env, timeout; runs as uid 65532). */
   AGENT_CONTAINER_IMAGE: optional(z.string().min(1)),
+  /**
+   * Set by Kubernetes in every Pod: with SANDBOX_PROVIDER=kubernetes and no KUBE_CONFIG_DATA, the
+   * Pod's service account is used (the client library reads the API address from the environment).
+   */
+  KUBERNETES_SERVICE_HOST: optional(z.string().min(1)),
   /** pino log level. */
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',
   ),
 });
 
-export type Config = z.infer<typeof ConfigSchema>;
+/**
+ * The configuration of one API process, parsed once at start-up from the environment; the
+ * variables keep their names so an error, the README and the code say the same thing. With
+ * SANDBOX_PROVIDER=kubernetes, `kubernetes` holds the cluster settings the provider is built from.
+ */
+export type Config = z.output<typeof Variables> &
+  (
+    | { SANDBOX_PROVIDER: 'kubernetes'; kubernetes: KubernetesEnvConfig }
+    | { SANDBOX_PROVIDER: 'local' | 'none'; kubernetes?: undefined }
+  );
+
+/** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
+export const ConfigSchema = Variables.superRefine((vars, ctx) => {
+  if (vars.RETRY_BASE_MS > vars.RETRY_CAP_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['RETRY_BASE_MS'],
+      message: `must not exceed RETRY_CAP_MS (${vars.RETRY_CAP_MS}): no retry waits longer than the cap`,
+    });
+  }
+}).transform((vars, ctx): Config => {
+  if (vars.SANDBOX_PROVIDER !== 'kubernetes') return { ...vars, SANDBOX_PROVIDER: vars.SANDBOX_PROVIDER };
+  // Checked here so a bad cluster setting stops start-up naming the variable, before anything opens.
+  try {
+    return {
+      ...vars,
+      SANDBOX_PROVIDER: 'kubernetes',
+      kubernetes: kubernetesConfigFromEnv({
+        KUBE_CONFIG_DATA: vars.KUBE_CONFIG_DATA,
+        K8S_NAMESPACE: vars.K8S_NAMESPACE,
+        AGENT_CONTAINER_IMAGE: vars.AGENT_CONTAINER_IMAGE,
+        KUBERNETES_SERVICE_HOST: vars.KUBERNETES_SERVICE_HOST,
+      }),
+    };
+  } catch (error) {
+    if (!(error instanceof KubernetesConfigError)) throw error;
+    ctx.addIssue({ code: 'custom', path: [error.variable], message: error.message });
+    return z.NEVER;
+  }
+});
 
 /** A bad configuration value; the message names the variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * Parses the environment into a {@link Config}; the only place devart reads its variables.
+ * @throws ConfigError listing every bad variable, one line each (`  RETRY_BASE_MS: must not exceed …`).
+ * @example loadConfig({ DATABASE_URL: 'postgres://devart@db/devart', TASK_LEASE_SECONDS: '30' })
+ */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
-  if (parsed.data.SANDBOX_PROVIDER === 'kubernetes') {
-    // Checked here so a bad cluster setting stops start-up naming the variable, before anything opens.
-    try {
-      kubernetesConfigFromEnv(env);
-    } catch (error) {
-      if (error instanceof KubernetesConfigError) {
-        throw new ConfigError(`Invalid configuration:\n  ${error.variable}: ${error.message}`);
-      }
-      throw error;
-    }
   }
   return parsed.data;
 }

@@ -5,10 +5,11 @@ import { type FakeKubernetes, type PolicyRule, startFakeKubernetes } from '@deva
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createAppOver, TEST_JWT_SECRET } from '../../../test/api';
+import { TEST_JWT_SECRET, testPlatformInputs } from '../../../test/api';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
 import { signUserToken } from './auth/jwt';
 import { loadConfig } from './config';
+import { type WiredPlatform, wirePlatform } from './platform';
 import { createSandboxBackend } from './server';
 import { createSandboxService, type SandboxService } from './services/sandboxes';
 
@@ -30,14 +31,14 @@ const clusterEnv = () => ({
 
 /** The provider `devart start` builds from that environment. */
 async function kubernetesProvider() {
-  const env = clusterEnv();
-  const built = await createSandboxBackend(loadConfig(env), logger, env);
+  const built = await createSandboxBackend(loadConfig(clusterEnv()), logger);
   if (!built.provider) throw new Error(built.unavailable);
   return built.provider;
 }
 let database: TestDatabase;
+let wired: WiredPlatform | undefined;
 let service: SandboxService;
-let app: ReturnType<typeof createAppOver>;
+let app: WiredPlatform['app'];
 let agent: { id: string; key: string };
 const logger = pino({ level: 'silent' });
 
@@ -46,8 +47,8 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const provider = await kubernetesProvider();
   expect(provider.name).toBe('kubernetes');
-  service = createSandboxService({ db: database.db, logger, backend: { provider } });
-  app = createAppOver(database.db, { sandboxes: service });
+  wired = await wirePlatform(testPlatformInputs(database.db, { sandboxes: { provider } }));
+  ({ app, sandboxes: service } = wired);
   const admin = await signUserToken(TEST_JWT_SECRET, { role: 'admin', ttlSeconds: 300 });
   const res = await call('POST', '/api/agents', admin, { name: 'k8s agent', capabilities: ['shell'] });
   const body = (await res.json()) as { id: string; api_key: string };
@@ -55,6 +56,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await wired?.close();
   await database?.drop();
   await fake?.close();
 });

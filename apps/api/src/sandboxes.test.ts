@@ -4,11 +4,12 @@ import { insertTasks } from '@devart/db';
 import { detectBubblewrap } from '@devart/sandbox';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAppOver, createTestApi, type TestApi } from '../../../test/api';
+import { createTestApi, type TestApi } from '../../../test/api';
 import { backend } from '../../../test/db';
 import { digestRows, expectProblem } from '../../../test/http';
 import { createTestPlatform, type TestPlatform } from '../../../test/platform';
 import { bubblewrap, createTestSandboxes } from '../../../test/sandbox';
+import { defaultSettings } from './platform';
 import { reapExpiredLeases } from './services/failures';
 import { createSandboxService } from './services/sandboxes';
 
@@ -221,7 +222,10 @@ describe.skipIf(!bubblewrap.available)(
 
     it('answers a slow command at once and keeps the body alive until it ends; a sandbox ended meanwhile reports the kill', async () => {
       const [a] = agents;
-      const app = createAppOver(api.db, { sandboxes: api.sandboxes.service, slowExecAfterMs: 100 });
+      const app = await api.replica({
+        sandboxes: api.sandboxes.backend,
+        settings: { ...defaultSettings, slowExecAfterMs: 100 },
+      });
       const sandbox = await sandboxFor(a!);
       const post = (command: string[]) =>
         app.request(`/api/sandboxes/${sandbox.sandbox_id}/exec`, {
@@ -390,12 +394,8 @@ describe(`sandboxes without a provider on ${backend}`, () => {
     const missing = await detectBubblewrap('/nonexistent/bwrap');
     expect(missing.available).toBe(false);
     const hint = missing.available ? '' : missing.hint;
-    const app = createAppOver(api.db, {
-      sandboxes: createSandboxService({
-        db: api.db,
-        logger: pino({ level: 'silent' }),
-        backend: { unavailable: `Sandboxes are unavailable on this server: ${hint}.` },
-      }),
+    const app = await api.replica({
+      sandboxes: { unavailable: `Sandboxes are unavailable on this server: ${hint}.` },
     });
     const [a] = agents;
     const taskId = await heldTask(a!);

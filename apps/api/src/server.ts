@@ -1,41 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  connectPostgres,
-  DatabaseUnavailableError,
-  type Db,
-  migrate,
-  openPglite,
-  ownsAuthUsers,
-} from '@devart/db';
+import { connectPostgres, DatabaseUnavailableError, type Db, migrate, openPglite } from '@devart/db';
 import {
   type Broker,
   createInProcessBroker,
   createManagementClient,
   createRabbitBroker,
+  type ManagementClient,
 } from '@devart/queue';
-import {
-  createKubernetesProvider,
-  createLocalProvider,
-  detectBubblewrap,
-  kubernetesConfigFromEnv,
-} from '@devart/sandbox';
+import { createKubernetesProvider, createLocalProvider, detectBubblewrap } from '@devart/sandbox';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createApp } from './app';
-import { createTokenVerifier } from './auth/jwt';
 import { answerClientError } from './client-error';
 import type { Config } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
-import { createMetrics } from './metrics';
-import { type BrokerAccess, noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
-import { watchDeadLetters } from './services/dead-letters';
-import { createEventHub } from './services/event-hub';
-import { heartbeatGraceMs, startLeaseReaper } from './services/lease-reaper';
-import { startOutboxRelay } from './services/outbox-relay';
-import { startReconciler } from './services/reconciler';
-import { createSandboxService, type SandboxBackend, startSandboxSweeper } from './services/sandboxes';
+import { type PlatformBroker, platformSettings, wirePlatform } from './platform';
+import { noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
+import type { SandboxBackend } from './services/sandboxes';
 
 export interface OpenedDatabase {
   db: Db;
@@ -85,8 +67,20 @@ function errorSummary(error: unknown): { code?: string; message: string } {
   return { ...(typeof code === 'string' ? { code } : {}), message: String(message ?? error) };
 }
 
-/** The broker the configuration names, and how agents get access to it. */
-export function createBroker(config: Config, logger: Logger): { broker: Broker; brokerAccess: BrokerAccess } {
+/** The broker the configuration names, how agents get access to it, and (RabbitMQ) its management API. */
+export function createBroker(
+  config: Pick<
+    Config,
+    'AMQP_URL' | 'AGENT_AMQP_URL' | 'RABBITMQ_MANAGEMENT_URL' | 'AMQP_PREFIX' | 'DELIVERY_LIMIT'
+  >,
+  logger: Logger,
+  {
+    connectionName = 'devart-api',
+  }: {
+    /** How RabbitMQ lists this process's connections. */
+    connectionName?: string;
+  } = {},
+): PlatformBroker & { management?: ManagementClient } {
   if (!config.AMQP_URL) {
     return {
       broker: createInProcessBroker({ deliveryLimit: config.DELIVERY_LIMIT }),
@@ -97,6 +91,7 @@ export function createBroker(config: Config, logger: Logger): { broker: Broker; 
   const managementUrl =
     config.RABBITMQ_MANAGEMENT_URL ??
     `http://${amqp.username || 'guest'}:${amqp.password || 'guest'}@${amqp.hostname}:15672`;
+  // Agents get the address only: each receives a broker user of its own when it registers.
   const agentUrl = new URL(config.AGENT_AMQP_URL ?? config.AMQP_URL);
   agentUrl.username = '';
   agentUrl.password = '';
@@ -105,13 +100,15 @@ export function createBroker(config: Config, logger: Logger): { broker: Broker; 
     prefix: config.AMQP_PREFIX,
     deliveryLimit: config.DELIVERY_LIMIT,
     logger,
-    connectionName: 'devart-api',
+    connectionName,
   });
+  const management = createManagementClient({ url: managementUrl });
   return {
     broker,
+    management,
     brokerAccess: rabbitBrokerAccess({
       broker,
-      management: createManagementClient({ url: managementUrl }),
+      management,
       agentUrl: agentUrl.toString(),
       prefix: config.AMQP_PREFIX,
     }),
@@ -122,16 +119,12 @@ export function createBroker(config: Config, logger: Logger): { broker: Broker; 
  * The sandbox provider the configuration names. A local provider without bubblewrap is not an
  * error: the platform runs, warns once, and answers sandbox requests 503 with the same hint.
  */
-export async function createSandboxBackend(
-  config: Config,
-  logger: Logger,
-  env: Record<string, string | undefined> = process.env,
-): Promise<SandboxBackend> {
+export async function createSandboxBackend(config: Config, logger: Logger): Promise<SandboxBackend> {
   if (config.SANDBOX_PROVIDER === 'none') {
     return { unavailable: 'Sandboxes are switched off on this server (SANDBOX_PROVIDER=none).' };
   }
   if (config.SANDBOX_PROVIDER === 'kubernetes') {
-    return { provider: createKubernetesProvider(kubernetesConfigFromEnv(env)) };
+    return { provider: createKubernetesProvider(config.kubernetes) };
   }
   const bubblewrap = await detectBubblewrap();
   if (!bubblewrap.available) {
@@ -190,7 +183,7 @@ export async function waitForDatabase<T>(
   }
 }
 
-/** Migrates, connects the broker, then serves the API and runs the outbox relay and lease reaper until `close()`. */
+/** Migrates, connects the broker, wires the platform (wirePlatform) and serves it until `close()`. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
   const database = await openDatabase(config, logger);
   const cleanup: (() => Promise<void> | void)[] = [() => database.close()];
@@ -207,77 +200,33 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     );
     logger.info({ applied: report.applied.length, database: database.db.kind }, 'database ready');
 
-    const { broker, brokerAccess } = createBroker(config, logger);
-    cleanup.push(() => broker.close());
-    await broker.setup();
-    const relay = await startOutboxRelay({ db: database.db, broker, logger });
-    cleanup.push(() => relay.stop());
-    const failures = { backoff: { baseMs: config.RETRY_BASE_MS, capMs: config.RETRY_CAP_MS } };
-    const reaper = startLeaseReaper({
-      db: database.db,
-      logger,
-      intervalMs: config.REAPER_INTERVAL_SECONDS * 1000,
-      failures,
-      graceMs: heartbeatGraceMs(config.TASK_LEASE_SECONDS),
-    });
-    cleanup.push(() => reaper.stop());
-    const deadLetters = await watchDeadLetters({ db: database.db, broker, logger });
-    cleanup.push(() => deadLetters.cancel());
-    const metrics = createMetrics(database.db);
-    const reconciler = startReconciler({
-      db: database.db,
-      broker,
-      logger,
-      intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
-      afterSeconds: config.RECONCILE_AFTER_SECONDS,
-      onRepublished: (n) => metrics.tasksRepublished(n),
-    });
-    cleanup.push(() => reconciler.stop());
-
+    const broker = createBroker(config, logger);
+    cleanup.push(() => broker.broker.close());
     if (config.DATABASE_URL && !config.JWT_SECRET && !config.JWT_JWKS_URL) {
       logger.warn(
         'JWT_SECRET is unset: using the secret in the data directory. Every API replica must share one secret; set JWT_SECRET.',
       );
     }
-    const events = createEventHub({ db: database.db, logger });
-    cleanup.push(() => events.stop());
-    const sandboxBackend = await createSandboxBackend(config, logger);
-    const sandboxes = createSandboxService({
-      db: database.db,
-      backend: sandboxBackend,
-      logger,
-      // Local sandboxes live on this host only: other replicas must leave them alone.
-      providerKey: sandboxBackend.provider?.name === 'local' ? `local@${hostname()}` : undefined,
-    });
-    // A crash leaves nothing running: what the table does not know as live is removed.
-    await sandboxes
-      .reconcile()
-      .catch((error) => logger.error({ err: error }, 'sandbox reconciliation failed'));
-    const sweeper = startSandboxSweeper({
-      service: sandboxes,
-      logger,
-      intervalMs: config.SANDBOX_SWEEP_SECONDS * 1000,
-    });
-    cleanup.push(() => sweeper.stop());
     const secret =
       config.JWT_SECRET ?? (config.JWT_JWKS_URL ? undefined : readOrCreateSecret(config.DEVART_DATA_DIR));
-    const app = createApp({
+    const sandboxBackend = await createSandboxBackend(config, logger);
+    const wired = await wirePlatform({
       db: database.db,
-      verifyToken: createTokenVerifier({
+      broker,
+      sandboxes: sandboxBackend,
+      // Local sandboxes live on this host only: other replicas must leave them alone.
+      sandboxProviderKey: sandboxBackend.provider?.name === 'local' ? `local@${hostname()}` : undefined,
+      settings: platformSettings(config),
+      auth: {
         secret,
         jwksUrl: config.JWT_JWKS_URL,
         issuer: config.JWT_ISSUER,
         audience: config.JWT_AUDIENCE,
-      }),
+      },
       logger,
-      recordUsers: await ownsAuthUsers(database.db),
-      brokerAccess,
-      leaseSeconds: config.TASK_LEASE_SECONDS,
-      failures,
-      events,
-      sandboxes,
-      metrics,
     });
+    cleanup.push(() => wired.close());
+    const app = wired.app;
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
@@ -299,7 +248,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
       port,
       secret,
-      broker,
+      broker: broker.broker,
       db: database.db,
       sandboxes: sandboxBackend.provider
         ? { provider: sandboxBackend.provider.name }

@@ -180,7 +180,7 @@ describe('the reference agent’s shell capability without sandboxes on the serv
     const { task, sandboxes } = await shellTask(
       platform,
       { command: ['touch', marker] },
-      noSandboxFetch(platform, reason),
+      await noSandboxFetch(platform, reason),
     );
     expect(task).toMatchObject({
       status: 'QUARANTINED',

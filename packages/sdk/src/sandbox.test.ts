@@ -224,7 +224,7 @@ describe('task.sandbox() on a server that cannot provide sandboxes', () => {
     '%s: fails the task at once, non-retryable, with the server’s reason',
     async (_name, unavailable, reason) => {
       platform = await createTestPlatform();
-      const api = noSandboxFetch(platform, unavailable);
+      const api = await noSandboxFetch(platform, unavailable);
       let requests = 0;
       const counting = ((input: string | URL | Request, init?: RequestInit) => {
         if (String(input).endsWith('/request-sandbox')) requests++;

@@ -1,0 +1,201 @@
+import { type Db, ownsAuthUsers } from '@devart/db';
+import type { Broker } from '@devart/queue';
+import type { Logger } from 'pino';
+import { createApp } from './app';
+import { createTokenVerifier, type JwtOptions } from './auth/jwt';
+import { type Config, ConfigSchema } from './config';
+import { createMetrics, type Metrics } from './metrics';
+import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
+import { watchDeadLetters } from './services/dead-letters';
+import { createEventHub, type EventHub } from './services/event-hub';
+import type { FailureSettings } from './services/failures';
+import { heartbeatGraceMs, type LeaseReaper, startLeaseReaper } from './services/lease-reaper';
+import { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from './services/outbox-relay';
+import { type Reconciler, startReconciler } from './services/reconciler';
+import {
+  createSandboxService,
+  type SandboxBackend,
+  type SandboxService,
+  startSandboxSweeper,
+} from './services/sandboxes';
+
+/** The timings and policies of a running platform, in the units the code uses. */
+export interface PlatformSettings {
+  /** Lease of a started task (TASK_LEASE_SECONDS). */
+  leaseSeconds: number;
+  /** How often the lease reaper runs (REAPER_INTERVAL_SECONDS). */
+  reaperIntervalMs: number;
+  /**
+   * How long the reaper holds back after start-up and after the database returns; unset =
+   * heartbeatGraceMs(leaseSeconds), as in production.
+   */
+  reaperGraceMs?: number;
+  /** Retry backoff of tasks without their own (RETRY_BASE_MS, RETRY_CAP_MS). */
+  failures: FailureSettings;
+  /** The reconciler's timer and how old an unstarted message must be to be republished (RECONCILE_*). */
+  reconcile: { intervalMs: number; afterSeconds: number };
+  /** How often the sandbox sweeper runs (SANDBOX_SWEEP_SECONDS). */
+  sandboxSweepMs: number;
+  /** An exec still running after this long is answered at once (default: createApp's). */
+  slowExecAfterMs?: number;
+}
+
+/** The settings a configuration names. */
+export function platformSettings(config: Config): PlatformSettings {
+  return {
+    leaseSeconds: config.TASK_LEASE_SECONDS,
+    reaperIntervalMs: config.REAPER_INTERVAL_SECONDS * 1000,
+    failures: { backoff: { baseMs: config.RETRY_BASE_MS, capMs: config.RETRY_CAP_MS } },
+    reconcile: {
+      intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
+      afterSeconds: config.RECONCILE_AFTER_SECONDS,
+    },
+    sandboxSweepMs: config.SANDBOX_SWEEP_SECONDS * 1000,
+  };
+}
+
+/** The settings of an empty environment: the configuration's defaults, written once in config.ts. */
+export const defaultSettings: PlatformSettings = platformSettings(ConfigSchema.parse({}));
+
+/** A broker and how agents get access to it (see createBroker in server.ts). */
+export interface PlatformBroker {
+  broker: Broker;
+  brokerAccess: BrokerAccess;
+}
+
+interface CommonInputs {
+  db: Db;
+  /** The sandbox provider, or why there is none. */
+  sandboxes: SandboxBackend;
+  /**
+   * What the `provider` column records, and which rows this process may act on at the provider
+   * (default: the provider's name). startPlatform passes `local@<hostname>` for local sandboxes.
+   */
+  sandboxProviderKey?: string;
+  settings: PlatformSettings;
+  /** How user tokens are verified (JWT_SECRET or the data directory's secret, JWT_JWKS_URL…). */
+  auth: JwtOptions;
+  logger: Logger;
+  /** Test hooks and timings of the outbox relay (defaults: the relay's own). */
+  relay?: Partial<Pick<OutboxRelayOptions, 'afterPublish' | 'batchSize' | 'pollIntervalMs'>>;
+}
+
+/**
+ * What a platform is wired from. With `background: false` only the HTTP API is built, as a test
+ * of requests wants it (nothing reaps or publishes behind its back), and the broker is optional:
+ * without one, agents get no broker credentials, as on the in-process broker.
+ */
+export type PlatformInputs = CommonInputs &
+  (
+    | {
+        /** Run the outbox relay, lease reaper, reconciler, dead-letter watcher and sandbox sweeper (default). */
+        background?: true;
+        /** Set up (topology declared) here; opened and closed by the caller. */
+        broker: PlatformBroker;
+      }
+    | { background: false; broker?: PlatformBroker }
+  );
+
+/** The loops that keep tasks moving while the platform runs. */
+export interface BackgroundLoops {
+  relay: OutboxRelay;
+  reaper: LeaseReaper;
+  reconciler: Reconciler;
+}
+
+export interface WiredPlatform {
+  /** The HTTP API: serve `app.fetch`, or call `app.request` in-process. */
+  app: ReturnType<typeof createApp>;
+  events: EventHub;
+  sandboxes: SandboxService;
+  metrics: Metrics;
+  /** Present unless `background: false`. */
+  background: BackgroundLoops | undefined;
+  /** Stops what wirePlatform started (loops, event hub); the database and broker stay open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the platform over a database, a broker and a sandbox backend: the HTTP API and, unless
+ * `background: false`, the loops beside it. `devart start` (startPlatform) and the integration
+ * tests both come through here and differ only in these inputs; serving HTTP is the caller's.
+ * @example
+ * const wired = await wirePlatform({ db, broker: createBroker(config, logger), sandboxes,
+ *   settings: platformSettings(config), auth: { secret }, logger });
+ * serve({ fetch: wired.app.fetch, port: config.PORT });
+ */
+export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatform> {
+  const { db, logger, settings } = inputs;
+  const stops: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    const metrics = createMetrics(db);
+    const events = createEventHub({ db, logger });
+    stops.push(() => events.stop());
+    const sandboxes = createSandboxService({
+      db,
+      backend: inputs.sandboxes,
+      logger,
+      providerKey: inputs.sandboxProviderKey,
+    });
+    const background =
+      inputs.background === false
+        ? undefined
+        : await startBackground(inputs, inputs.broker.broker, { metrics, sandboxes }, stops);
+    const app = createApp({
+      db,
+      verifyToken: createTokenVerifier(inputs.auth),
+      logger,
+      recordUsers: await ownsAuthUsers(db),
+      brokerAccess: inputs.broker?.brokerAccess ?? noBrokerAccess,
+      leaseSeconds: settings.leaseSeconds,
+      failures: settings.failures,
+      events,
+      sandboxes,
+      metrics,
+      slowExecAfterMs: settings.slowExecAfterMs,
+    });
+    return { app, events, sandboxes, metrics, background, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Starts the loops, pushing how to stop each onto `stops` as it starts. */
+async function startBackground(
+  { db, logger, settings, relay: relayOptions }: CommonInputs,
+  broker: Broker,
+  { metrics, sandboxes }: { metrics: Metrics; sandboxes: SandboxService },
+  stops: (() => Promise<void> | void)[],
+): Promise<BackgroundLoops> {
+  await broker.setup();
+  const relay = await startOutboxRelay({ db, broker, logger, ...relayOptions });
+  stops.push(() => relay.stop());
+  const reaper = startLeaseReaper({
+    db,
+    logger,
+    intervalMs: settings.reaperIntervalMs,
+    failures: settings.failures,
+    graceMs: settings.reaperGraceMs ?? heartbeatGraceMs(settings.leaseSeconds),
+  });
+  stops.push(() => reaper.stop());
+  const deadLetters = await watchDeadLetters({ db, broker, logger });
+  stops.push(() => deadLetters.cancel());
+  const reconciler = startReconciler({
+    db,
+    broker,
+    logger,
+    intervalMs: settings.reconcile.intervalMs,
+    afterSeconds: settings.reconcile.afterSeconds,
+    onRepublished: (n) => metrics.tasksRepublished(n),
+  });
+  stops.push(() => reconciler.stop());
+  // A crash leaves nothing running: what the table does not know as live is removed.
+  await sandboxes.reconcile().catch((error) => logger.error({ err: error }, 'sandbox reconciliation failed'));
+  const sweeper = startSandboxSweeper({ service: sandboxes, logger, intervalMs: settings.sandboxSweepMs });
+  stops.push(() => sweeper.stop());
+  return { relay, reaper, reconciler };
+}
