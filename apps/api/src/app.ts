@@ -4,6 +4,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import { createAgentKeyCache } from './auth/agent-key-cache';
 import type { TokenVerifier, VerifiedUser } from './auth/jwt';
+import { DEFAULT_LEASE_SECONDS } from './config';
 import { createMetrics, type Metrics } from './metrics';
 import { authenticate } from './middleware/auth';
 import { limitBody, requireJsonBody } from './middleware/json-body';
@@ -34,7 +35,7 @@ export interface AppDeps {
   recordUsers: boolean;
   /** Per-agent broker users (RabbitMQ); defaults to none, as on the in-process broker. */
   brokerAccess?: BrokerAccess;
-  /** Lease of a started task, in seconds (default 60). */
+  /** Lease of a started task, in seconds (default DEFAULT_LEASE_SECONDS, as TASK_LEASE_SECONDS). */
   leaseSeconds?: number;
   /** Platform events for /api/events; by default one LISTEN on the database per app. */
   events?: EventHub;
@@ -101,7 +102,7 @@ export function createApp(deps: AppDeps) {
     '/',
     agentWorkRoutes({
       db,
-      settings: { leaseSeconds: deps.leaseSeconds ?? 60 },
+      settings: { leaseSeconds: deps.leaseSeconds ?? DEFAULT_LEASE_SECONDS },
       failures: deps.failures ?? { backoff: defaultBackoff },
       observer: metrics,
     }),
