@@ -1,0 +1,176 @@
+import { defaultBackoff } from '@devart/core';
+import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_LEASE_SECONDS, loadConfig } from './config';
+import { defaultSettings, platformSettings } from './platform';
+
+/** The message loadConfig throws for `env`, or undefined when it parses. */
+function refusal(env: Record<string, string | undefined>): string | undefined {
+  try {
+    loadConfig(env);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+}
+
+const kubeconfig = Buffer.from(
+  'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://k8s.example:6443"}}]\n' +
+    'users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: from-context}}]\n' +
+    'current-context: x\n',
+).toString('base64');
+
+describe('the configuration schema', () => {
+  it('gives every default of the README table for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PORT: 8787,
+      HOST: '127.0.0.1',
+      DEVART_DATA_DIR: '.devart',
+      AMQP_PREFIX: '',
+      DELIVERY_LIMIT: DEFAULT_DELIVERY_LIMIT,
+      TASK_LEASE_SECONDS: DEFAULT_LEASE_SECONDS,
+      DATABASE_WAIT_SECONDS: 60,
+      REAPER_INTERVAL_SECONDS: 5,
+      RECONCILE_AFTER_SECONDS: 60,
+      RECONCILE_INTERVAL_SECONDS: 10,
+      RETRY_BASE_MS: defaultBackoff.baseMs,
+      RETRY_CAP_MS: defaultBackoff.capMs,
+      SANDBOX_PROVIDER: 'local',
+      SANDBOX_SWEEP_SECONDS: 2,
+      LOG_LEVEL: 'info',
+    });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.AMQP_URL).toBeUndefined();
+    expect(config.kubernetes).toBeUndefined();
+    // The defaults the README states, so a changed constant cannot drift from the table unseen.
+    expect([DEFAULT_LEASE_SECONDS, DEFAULT_DELIVERY_LIMIT]).toEqual([60, 5]);
+  });
+
+  it('treats an empty variable (FOO= in an env file) as unset', () => {
+    expect(
+      loadConfig({ PORT: '', TASK_LEASE_SECONDS: '', DATABASE_URL: '', SANDBOX_PROVIDER: '' }),
+    ).toMatchObject({
+      PORT: 8787,
+      TASK_LEASE_SECONDS: DEFAULT_LEASE_SECONDS,
+      DATABASE_URL: undefined,
+      SANDBOX_PROVIDER: 'local',
+    });
+  });
+
+  it('coerces numbers from their text', () => {
+    const config = loadConfig({
+      PORT: '0',
+      TASK_LEASE_SECONDS: '0.5',
+      DELIVERY_LIMIT: '20',
+      RETRY_CAP_MS: '9000',
+    });
+    expect(config).toMatchObject({
+      PORT: 0,
+      TASK_LEASE_SECONDS: 0.5,
+      DELIVERY_LIMIT: 20,
+      RETRY_CAP_MS: 9000,
+    });
+  });
+
+  it.each([
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ DELIVERY_LIMIT: '2.5' }, 'DELIVERY_LIMIT'],
+    [{ TASK_LEASE_SECONDS: '0' }, 'TASK_LEASE_SECONDS'],
+    [{ DATABASE_URL: 'mysql://db/devart' }, 'DATABASE_URL'],
+    [{ AMQP_URL: 'http://rabbit' }, 'AMQP_URL'],
+    [{ AMQP_PREFIX: 'Has Spaces' }, 'AMQP_PREFIX'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ JWT_JWKS_URL: 'ftp://issuer/jwks' }, 'JWT_JWKS_URL'],
+    [{ SANDBOX_PROVIDER: 'docker' }, 'SANDBOX_PROVIDER'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ])('refuses a bad value naming its variable (%o)', (env, variable) => {
+    expect(refusal(env)).toMatch(new RegExp(`^  ${variable}: `, 'm'));
+  });
+
+  it('lists every bad variable at once, one line each', () => {
+    const message = refusal({ PORT: '-1', LOG_LEVEL: 'loud' });
+    expect(message?.split('\n')).toEqual([
+      'Invalid configuration:',
+      expect.stringMatching(/^ {2}PORT: /),
+      expect.stringMatching(/^ {2}LOG_LEVEL: /),
+    ]);
+  });
+
+  it('refuses RETRY_BASE_MS above RETRY_CAP_MS, naming RETRY_BASE_MS and the cap', () => {
+    expect(refusal({ RETRY_BASE_MS: '5000', RETRY_CAP_MS: '1000' })).toContain(
+      '  RETRY_BASE_MS: must not exceed RETRY_CAP_MS (1000)',
+    );
+    // Against the default cap too, and equal values are fine.
+    expect(refusal({ RETRY_BASE_MS: String(defaultBackoff.capMs + 1) })).toContain('RETRY_BASE_MS:');
+    expect(loadConfig({ RETRY_BASE_MS: '1000', RETRY_CAP_MS: '1000' }).RETRY_BASE_MS).toBe(1000);
+  });
+
+  describe('SANDBOX_PROVIDER=kubernetes', () => {
+    const cluster = { SANDBOX_PROVIDER: 'kubernetes', KUBERNETES_SERVICE_HOST: undefined };
+
+    it('parses the cluster settings into the config, typed, for the provider', () => {
+      const config = loadConfig({
+        ...cluster,
+        KUBE_CONFIG_DATA: kubeconfig,
+        K8S_NAMESPACE: 'sandboxes',
+        AGENT_CONTAINER_IMAGE: 'busybox:1.36',
+      });
+      expect(config.SANDBOX_PROVIDER).toBe('kubernetes');
+      expect(config.kubernetes).toMatchObject({ namespace: 'sandboxes', image: 'busybox:1.36' });
+      expect(config.kubernetes?.kubeConfig.getCurrentCluster()?.server).toBe('https://k8s.example:6443');
+    });
+
+    it('takes the namespace from the kubeconfig context when K8S_NAMESPACE is unset', () => {
+      const config = loadConfig({
+        ...cluster,
+        KUBE_CONFIG_DATA: kubeconfig,
+        AGENT_CONTAINER_IMAGE: 'busybox',
+      });
+      expect(config.kubernetes?.namespace).toBe('from-context');
+    });
+
+    it.each([
+      [{}, 'KUBE_CONFIG_DATA'],
+      [{ KUBE_CONFIG_DATA: 'not base64 kubeconfig!', AGENT_CONTAINER_IMAGE: 'busybox' }, 'KUBE_CONFIG_DATA'],
+      [{ KUBE_CONFIG_DATA: kubeconfig }, 'AGENT_CONTAINER_IMAGE'],
+      [{ KUBE_CONFIG_DATA: kubeconfig, AGENT_CONTAINER_IMAGE: 'Not An Image' }, 'AGENT_CONTAINER_IMAGE'],
+      [
+        { KUBE_CONFIG_DATA: kubeconfig, K8S_NAMESPACE: 'Not_A_Label', AGENT_CONTAINER_IMAGE: 'busybox' },
+        'K8S_NAMESPACE',
+      ],
+    ])('requires its settings, naming the one at fault (%#)', (extra, variable) => {
+      expect(refusal({ ...cluster, ...extra })).toMatch(new RegExp(`^  ${variable}: `, 'm'));
+    });
+
+    it('ignores the cluster settings under another provider', () => {
+      const config = loadConfig({ SANDBOX_PROVIDER: 'none', KUBE_CONFIG_DATA: 'not base64 kubeconfig!' });
+      expect(config.kubernetes).toBeUndefined();
+    });
+  });
+
+  it('turns into the platform settings in the units the code uses', () => {
+    expect(
+      platformSettings(
+        loadConfig({
+          TASK_LEASE_SECONDS: '30',
+          REAPER_INTERVAL_SECONDS: '0.5',
+          RETRY_BASE_MS: '10',
+          RETRY_CAP_MS: '20',
+          RECONCILE_INTERVAL_SECONDS: '3',
+          RECONCILE_AFTER_SECONDS: '90',
+          SANDBOX_SWEEP_SECONDS: '1',
+        }),
+      ),
+    ).toEqual({
+      leaseSeconds: 30,
+      reaperIntervalMs: 500,
+      failures: { backoff: { baseMs: 10, capMs: 20 } },
+      reconcile: { intervalMs: 3000, afterSeconds: 90 },
+      sandboxSweepMs: 1000,
+    });
+    expect(defaultSettings.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
+  });
+});
