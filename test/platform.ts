@@ -46,7 +46,10 @@ export interface TestPlatform extends TestApi {
   prefix: string;
   management: ManagementClient | undefined;
   registerAgent(capabilities: string[], name?: string): Promise<RegisteredTestAgent>;
-  /** An SDK agent talking to the in-process API (no port) and the run's broker. */
+  /**
+   * An SDK agent talking to the in-process API (no port) and the run's broker, on the SDK's
+   * defaults (batched reports, as users run it); `{ batchReports: false }` for the per-task calls.
+   */
   startAgent(
     agent: RegisteredTestAgent,
     callback: TaskCallback,
@@ -153,8 +156,6 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
         capabilities: [],
         fetch: localFetch,
         shutdownGraceMs: 2000,
-        // Per-task calls by default, so tests can watch each one; the batched path has tests of its own.
-        batchReports: false,
         logger,
         ...agentOptions,
       });

@@ -132,11 +132,11 @@ describe(`dispatch on ${backend} + ${brokerKind}`, () => {
     const survivor = await p.registerAgent(['work'], 'survivor');
     const startsSeen: string[] = [];
     let doomedRan = 0;
-    // The doomed agent's call to start never answers: it dies holding the message unacked.
+    // The doomed agent's call to start (a batch of one) never answers: it dies holding the message unacked.
     const hangingStart = (async (input: string | URL | Request, init?: RequestInit) => {
       const url = String(input instanceof Request ? input.url : input);
-      if (url.endsWith('/start')) {
-        startsSeen.push(url);
+      if (url.endsWith('/start-batch')) {
+        startsSeen.push(String(init?.body));
         return new Promise<Response>(() => {});
       }
       return p.app.request(url, init);
@@ -150,7 +150,7 @@ describe(`dispatch on ${backend} + ${brokerKind}`, () => {
     );
     const [id] = await p.createTasks(1, { capability: 'work', payload: { x: 1 } });
     await p.waitFor('the doomed agent to receive the message', async () => startsSeen.length === 1);
-    expect(startsSeen[0]).toContain(`/api/tasks/${id}/start`);
+    expect(JSON.parse(startsSeen[0]!)).toMatchObject({ items: [{ task_id: id }] });
     // It dies: its consumers go away with the message unacked.
     await doomedAgent.stop();
 
@@ -207,7 +207,8 @@ describe(`dispatch on ${backend} + ${brokerKind}`, () => {
         await firstMayFinish;
         return { result: { by: 'first' } };
       },
-      { capabilities: ['work'], fetch: silentAfterStart, shutdownGraceMs: 30_000 },
+      // The per-task path (batchReports: false), so the late complete is one call with its own 409.
+      { capabilities: ['work'], fetch: silentAfterStart, shutdownGraceMs: 30_000, batchReports: false },
     );
     const [id] = await p.createTasks(1, { capability: 'work' });
     await p.waitFor('the first agent to start the task', async () => firstRuns.length === 1);
@@ -297,7 +298,8 @@ describe(`dispatch on ${backend} + ${brokerKind}`, () => {
         (task) => {
           runs.set(task.task_id, (runs.get(task.task_id) ?? 0) + 1);
         },
-        { capabilities: ['work'], concurrency: 4, fetch: countingStarts },
+        // The per-task path (batchReports: false): each start is one call answered 200 or 409.
+        { capabilities: ['work'], concurrency: 4, fetch: countingStarts, batchReports: false },
       );
     }
     const n = 50;
@@ -371,7 +373,7 @@ describe(`dispatch on ${backend} + ${brokerKind}`, () => {
     const recordingStarts = (async (input: string | URL | Request, init?: RequestInit) => {
       const url = String(input instanceof Request ? input.url : input);
       const res = await p.app.request(url, init);
-      if (url.endsWith('/start')) revokedStarts.push(res.status);
+      if (url.endsWith('/start-batch')) revokedStarts.push(res.status);
       return res;
     }) as typeof fetch;
     await p.startAgent(
