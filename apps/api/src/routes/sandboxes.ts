@@ -118,7 +118,7 @@ export function sandboxRoutes({
       summary: 'Provision a sandbox for a task this agent holds IN_PROGRESS',
       description:
         'No network unless the egress allows it, resource limits from `resources`, terminated when the task ' +
-        'leaves IN_PROGRESS or `ttl_seconds` pass. Another agent’s task → 403; a task not IN_PROGRESS → 409; ' +
+        'leaves IN_PROGRESS or `ttl_seconds` pass. Another agent’s task or one not IN_PROGRESS → 409; ' +
         'no provider on this server → 503.',
       action: 'sandboxes.request',
       request: {
