@@ -24,7 +24,7 @@ export interface PlatformOptions {
   failures?: FailureSettings;
   deliveryLimit?: number;
   relay?: PlatformInputs['relay'];
-  /** The reconciler's timer (default every 1 s, republishing after 60 s: in effect never). */
+  /** The reconciler's timer (default every 1 s, republishing after an hour: in effect never, even on a loaded machine). */
   reconcile?: { afterSeconds?: number; intervalMs?: number };
   /** RabbitMQ runs only: another URL than AMQP_URL (a vhost and user of the test's own). */
   amqpUrl?: string;
@@ -104,7 +104,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
         reaperIntervalMs: options.reaperIntervalMs ?? 200,
         failures: options.failures ?? { backoff: { baseMs: 10, capMs: 50 } },
         // Every second, republishing after 60 s: in effect never, unless a test asks.
-        reconcile: { intervalMs: 1000, afterSeconds: 60, ...options.reconcile },
+        reconcile: { intervalMs: 1000, afterSeconds: 3600, ...options.reconcile },
         sandboxSweepMs: 100,
       },
       relay: { pollIntervalMs: 200, ...options.relay },
