@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { flushEvents, openEventBuffer } from './events';
 import { asDatabaseError, DatabaseUnavailableError, isConnectionError } from './unavailable';
 
 export interface QueryResult<Row> {
@@ -23,6 +24,8 @@ export interface Db extends Queryable {
    * (a few times within seconds), so `fn` must be safe to run again: only database work, or
    * effects that are harmless twice (the outbox relay's publishes, deduplicated downstream).
    * A break during COMMIT is not retried: it rejects with a DatabaseUnavailableError.
+   * Events appended with `appendEvents(tx, …)` are written as the last statement before COMMIT;
+   * a re-run starts with an empty buffer.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
@@ -168,7 +171,11 @@ export function connectPostgres(
     let commitSent = false;
     try {
       await client.query('BEGIN');
-      const value = await fn(wrap(client));
+      // A fresh Queryable, and so a fresh event buffer, for every try: a cut try's events are gone with it.
+      const tx = wrap(client);
+      openEventBuffer(tx);
+      const value = await fn(tx);
+      await flushEvents(tx);
       // A client already broken refuses COMMIT without sending it: still a clean cut.
       const before = broken();
       if (before) throw before;
@@ -313,7 +320,14 @@ export function wrapPglite(db: PGlite): PgliteDb {
   return {
     kind: 'pglite' as const,
     ...wrap(db),
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn) =>
+      db.transaction(async (client) => {
+        const tx = wrap(client);
+        openEventBuffer(tx);
+        const value = await fn(tx);
+        await flushEvents(tx);
+        return value;
+      }),
     async listen(channel, onNotify) {
       if (!channelName.test(channel)) throw new Error(`invalid channel name ${channel}`);
       const unsubscribe = await db.listen(channel, (payload) => onNotify(payload));

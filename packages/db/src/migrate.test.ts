@@ -192,6 +192,7 @@ const released: [name: string, sha256: string][] = [
   ['0010_marketplace', '2a40558ab26788a1d2f5195560e34e851ae85017680298843987d6a29651fd30'],
   ['0011_sandboxes', '88e9fed22979022b68856f5bde4a4cebb68b88f0904b48a79dfe62c3b81110bd'],
   ['0012_reconcile_index', '36030766f80db323ee173c23e63fb3a05b02268e8fdbf7c18c78ce6c1aa8e7f9'],
+  ['0013_events', 'eaecd6f28ff64448cc1d9e076e204cd22c322a40e815073c85520af9bab323ee'],
 ];
 
 describe('released migration files', () => {

@@ -1,5 +1,6 @@
 import { type BackoffPolicy, backoffPolicyOf, capErrorMessage, decideRetry } from '@devart/core';
 import {
+  appendEvents,
   applyFailures,
   type Db,
   type FailureToApply,
@@ -8,34 +9,41 @@ import {
   listTaskAttempts,
   lockExpiredLeases,
   lockTask,
-  notifyEvents,
-  type PlatformEvent,
+  type NewEvent,
   quarantineDeadLettered,
   requeueTask,
   type TaskAttemptRow,
   type TaskRow,
 } from '@devart/db';
 import { ConflictError, NotFoundError } from './domain-errors';
+import { taskEvent } from './lifecycle-events';
 import { failRunsOf } from './workflow-runs';
 
-/** The event a failed or requeued task announces to the UI and notifiers. */
-export function taskEvent(type: PlatformEvent['type'], task: TaskRow): PlatformEvent {
-  return {
-    type,
-    task_id: task.id,
-    status: task.status,
-    attempt: task.attempt,
-    retry_count: task.retry_count,
-    // By code point: a UTF-16 slice can end inside a surrogate pair, which jsonb (and so the
-    // NOTIFY, and with it the whole failure report) refuses.
-    error: task.last_error === null ? null : Array.from(task.last_error).slice(0, 500).join(''),
-    next_attempt_at: task.next_attempt_at?.toISOString() ?? null,
-    at: new Date().toISOString(),
+/**
+ * What a failure announces. A retry: `task.failed` (a reported failure) or `task.lease_expired`
+ * (a lapsed lease), then `task.retry_scheduled` with next_attempt_at. The end: `task.quarantined`
+ * (after `task.lease_expired` for a lapsed lease; a reported failure that quarantines is only
+ * `task.quarantined`, as before the event log). The agent is the one that held the attempt.
+ */
+function failureEvents(task: TaskRow, failure: FailureToApply): NewEvent[] {
+  const held = {
+    ...taskEvent('task.failed', task, { attempt: failure.attempt }),
+    agent_id: failure.agent_id,
   };
+  const events: NewEvent[] = [];
+  if (failure.outcome === 'LEASE_EXPIRED') events.push({ ...held, type: 'task.lease_expired' });
+  if (task.status === 'QUARANTINED') events.push({ ...held, type: 'task.quarantined' });
+  else {
+    if (failure.outcome === 'FAILED') events.push(held);
+    events.push({ ...taskEvent('task.retry_scheduled', task), agent_id: null });
+  }
+  return events;
 }
 
-const failureEvent = (task: TaskRow) =>
-  taskEvent(task.status === 'QUARANTINED' ? 'task.quarantined' : 'task.failed', task);
+const eventsOfFailures = (failed: TaskRow[], applied: FailureToApply[]) => {
+  const byTask = new Map(applied.map((f) => [f.task_id, f]));
+  return failed.flatMap((task) => failureEvents(task, byTask.get(task.id)!));
+};
 
 export interface FailureSettings {
   /** Backoff for tasks without their own retry_backoff. */
@@ -112,8 +120,9 @@ export async function reportFailure(
         `Task ${report.taskId} is at attempt ${task.attempt}; the report is for attempt ${report.attempt}.`,
       );
     }
-    const [failed] = await applyFailures(tx, [decide(task, { ...report, outcome: 'FAILED' }, settings)]);
-    await notifyEvents(tx, [failureEvent(failed!)]);
+    const failure = decide(task, { ...report, outcome: 'FAILED' }, settings);
+    const [failed] = await applyFailures(tx, [failure]);
+    appendEvents(tx, failureEvents(failed!, failure));
     await failRunsOf(tx, [failed!]);
     return failed!;
   });
@@ -132,13 +141,11 @@ export async function reapExpiredLeases(
 ): Promise<TaskRow[]> {
   return db.transaction(async (tx) => {
     const expired = await lockExpiredLeases(tx, limit, { graceSeconds });
-    const failed = await applyFailures(
-      tx,
-      expired.map((task) =>
-        decide(task, { error: 'lease expired', retryable: true, outcome: 'LEASE_EXPIRED' }, settings),
-      ),
+    const failures = expired.map((task) =>
+      decide(task, { error: 'lease expired', retryable: true, outcome: 'LEASE_EXPIRED' }, settings),
     );
-    await notifyEvents(tx, failed.map(failureEvent));
+    const failed = await applyFailures(tx, failures);
+    appendEvents(tx, eventsOfFailures(failed, failures));
     await failRunsOf(tx, failed);
     return failed;
   });
@@ -159,7 +166,7 @@ export async function quarantinePoisonMessage(
       error: capErrorMessage(error),
     });
     if (task) {
-      await notifyEvents(tx, [taskEvent('task.quarantined', task)]);
+      appendEvents(tx, [taskEvent('task.quarantined', task, { outcome: 'DEAD_LETTERED' })]);
       await failRunsOf(tx, [task]);
     }
     return task;
@@ -173,7 +180,7 @@ export async function requeueQuarantined(
 ): Promise<TaskRow> {
   const task = await db.transaction(async (tx) => {
     const requeued = await requeueTask(tx, taskId, payload);
-    if (requeued) await notifyEvents(tx, [taskEvent('task.requeued', requeued)]);
+    if (requeued) appendEvents(tx, [taskEvent('task.requeued', requeued)]);
     return requeued;
   });
   if (task) return task;
