@@ -11,8 +11,6 @@ afterEach(async () => {
   platform = undefined;
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A pino logger that keeps its lines, to check what was logged. */
 function capturingLogger() {
   const lines: { level: number; msg: string; task_id?: string }[] = [];
@@ -28,8 +26,9 @@ function capturingLogger() {
 describe(`reconciler on ${backend} + ${brokerKind}`, () => {
   it('republishes TODO tasks whose messages were lost, once per threshold, counted in /metrics and logged per task; leaves started and fresh tasks alone', async () => {
     const { logger, lines } = capturingLogger();
-    // The timer is effectively off: the test runs the passes itself.
-    platform = await createTestPlatform({ logger, reconcile: { afterSeconds: 1, intervalMs: 3_600_000 } });
+    // The timer is effectively off: the test runs the passes itself, and ages the tasks itself
+    // (a real wait would race a loaded machine).
+    platform = await createTestPlatform({ logger, reconcile: { afterSeconds: 60, intervalMs: 3_600_000 } });
     const p = platform;
     // A consumer that acknowledges and drops: the messages are gone, as from a purged queue.
     const queue = await p.broker.ensureTaskQueue('lossy');
@@ -50,7 +49,10 @@ describe(`reconciler on ${backend} + ${brokerKind}`, () => {
 
     // Younger than the threshold: nothing is lost yet.
     expect(await p.reconciler.reconcileNow()).toEqual([]);
-    await sleep(1_100);
+    // Two minutes pass for the lost and the started tasks, not for the fresh one.
+    await p.db.query(`UPDATE tasks SET updated_at = updated_at - interval '2 minutes' WHERE id = ANY($1)`, [
+      [...lost, held],
+    ]);
     await blackHole.cancel();
     blackHole = undefined;
     const fresh = await p.createTasks(1, { capability: 'lossy' });
