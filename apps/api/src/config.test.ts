@@ -39,6 +39,8 @@ describe('the configuration schema', () => {
       RETRY_CAP_MS: defaultBackoff.capMs,
       SANDBOX_PROVIDER: 'local',
       SANDBOX_SWEEP_SECONDS: 2,
+      AGENT_OFFLINE_SECONDS: 120,
+      EVENTS_RETENTION_DAYS: 14,
       LOG_LEVEL: 'info',
     });
     expect(config.DATABASE_URL).toBeUndefined();
@@ -162,6 +164,8 @@ describe('the configuration schema', () => {
           RECONCILE_INTERVAL_SECONDS: '3',
           RECONCILE_AFTER_SECONDS: '90',
           SANDBOX_SWEEP_SECONDS: '1',
+          AGENT_OFFLINE_SECONDS: '45',
+          EVENTS_RETENTION_DAYS: '7',
         }),
       ),
     ).toEqual({
@@ -170,6 +174,8 @@ describe('the configuration schema', () => {
       failures: { backoff: { baseMs: 10, capMs: 20 } },
       reconcile: { intervalMs: 3000, afterSeconds: 90 },
       sandboxSweepMs: 1000,
+      agentOfflineSeconds: 45,
+      eventsRetention: { days: 7, intervalMs: 300_000 },
     });
     expect(defaultSettings.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
   });

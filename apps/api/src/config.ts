@@ -64,6 +64,14 @@ const Variables = z.object({
   RECONCILE_AFTER_SECONDS: z.preprocess(blank, z.coerce.number().min(1).max(86_400).default(60)),
   /** How often each API process re-declares the broker topology and looks for lost messages, in seconds. */
   RECONCILE_INTERVAL_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(10)),
+  /**
+   * A live agent that holds no task and has not been heard from (registration, start, heartbeat,
+   * complete) for this many seconds is marked OFFLINE (agent.offline); its next start brings it back
+   * (agent.online). Checked on the lease reaper's timer.
+   */
+  AGENT_OFFLINE_SECONDS: z.preprocess(blank, z.coerce.number().min(1).max(86_400).default(120)),
+  /** Events (GET /api/events, /api/events/history) older than this many days are deleted, every few minutes. */
+  EVENTS_RETENTION_DAYS: z.preprocess(blank, z.coerce.number().min(0.01).max(3650).default(14)),
   /** Retry backoff of tasks without their own: the first retry waits up to this long (ms)… */
   RETRY_BASE_MS: z.preprocess(blank, z.coerce.number().int().min(0).default(defaultBackoff.baseMs)),
   /** …and no retry waits longer than this (ms). */

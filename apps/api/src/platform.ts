@@ -8,6 +8,7 @@ import { createMetrics, type Metrics } from './metrics';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
 import { createEventHub, type EventHub } from './services/event-hub';
+import { type EventRetention, startEventRetention } from './services/event-retention';
 import type { FailureSettings } from './services/failures';
 import { heartbeatGraceMs, type LeaseReaper, startLeaseReaper } from './services/lease-reaper';
 import { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from './services/outbox-relay';
@@ -36,6 +37,10 @@ export interface PlatformSettings {
   reconcile: { intervalMs: number; afterSeconds: number };
   /** How often the sandbox sweeper runs (SANDBOX_SWEEP_SECONDS). */
   sandboxSweepMs: number;
+  /** How long a silent agent holding no task stays IDLE before it is marked OFFLINE (AGENT_OFFLINE_SECONDS). */
+  agentOfflineSeconds: number;
+  /** How old an event gets before the cleanup deletes it (EVENTS_RETENTION_DAYS), and how often it runs. */
+  eventsRetention: { days: number; intervalMs: number };
   /** An exec still running after this long is answered at once (default: createApp's). */
   slowExecAfterMs?: number;
 }
@@ -51,6 +56,9 @@ export function platformSettings(config: Config): PlatformSettings {
       afterSeconds: config.RECONCILE_AFTER_SECONDS,
     },
     sandboxSweepMs: config.SANDBOX_SWEEP_SECONDS * 1000,
+    agentOfflineSeconds: config.AGENT_OFFLINE_SECONDS,
+    // Every five minutes: a day's events fall due a few thousand rows at a time, well within one run.
+    eventsRetention: { days: config.EVENTS_RETENTION_DAYS, intervalMs: 5 * 60_000 },
   };
 }
 
@@ -88,7 +96,7 @@ interface CommonInputs {
 export type PlatformInputs = CommonInputs &
   (
     | {
-        /** Run the outbox relay, lease reaper, reconciler, dead-letter watcher and sandbox sweeper (default). */
+        /** Run the outbox relay, lease reaper, reconciler, dead-letter watcher, sandbox sweeper and event cleanup (default). */
         background?: true;
         /** Set up (topology declared) here; opened and closed by the caller. */
         broker: PlatformBroker;
@@ -101,6 +109,7 @@ export interface BackgroundLoops {
   relay: OutboxRelay;
   reaper: LeaseReaper;
   reconciler: Reconciler;
+  retention: EventRetention;
 }
 
 export interface WiredPlatform {
@@ -180,6 +189,7 @@ async function startBackground(
     intervalMs: settings.reaperIntervalMs,
     failures: settings.failures,
     graceMs: settings.reaperGraceMs ?? heartbeatGraceMs(settings.leaseSeconds),
+    agentOfflineSeconds: settings.agentOfflineSeconds,
   });
   stops.push(() => reaper.stop());
   const deadLetters = await watchDeadLetters({ db, broker, logger });
@@ -197,5 +207,7 @@ async function startBackground(
   await sandboxes.reconcile().catch((error) => logger.error({ err: error }, 'sandbox reconciliation failed'));
   const sweeper = startSandboxSweeper({ service: sandboxes, logger, intervalMs: settings.sandboxSweepMs });
   stops.push(() => sweeper.stop());
-  return { relay, reaper, reconciler };
+  const retention = startEventRetention({ db, logger, ...settings.eventsRetention });
+  stops.push(() => retention.stop());
+  return { relay, reaper, reconciler, retention };
 }

@@ -145,14 +145,24 @@ export async function yankMarketplaceItem(
   db: Queryable,
   id: string,
   by: { userId: string; isAdmin: boolean },
-): Promise<{ outcome: 'yanked'; item: MarketplaceDetailRow } | { outcome: 'forbidden' | 'not_found' }> {
-  const { rows } = await db.query<MarketplaceDetailRow>(
-    `UPDATE marketplace_items m SET yanked_at = coalesce(m.yanked_at, now())
-     WHERE m.id = $1 AND ($3 OR m.publisher_id = $2)
-     RETURNING ${detailColumns}`,
+): Promise<
+  | { outcome: 'yanked'; item: MarketplaceDetailRow; yanked_now: boolean }
+  | { outcome: 'forbidden' | 'not_found' }
+> {
+  // The row lock makes concurrent yanks agree on which one yanked it (yanking again keeps the first time).
+  const { rows } = await db.query<MarketplaceDetailRow & { yanked_now: boolean }>(
+    `WITH previous AS (SELECT id, yanked_at FROM marketplace_items WHERE id = $1 FOR UPDATE)
+     UPDATE marketplace_items m SET yanked_at = coalesce(m.yanked_at, now())
+     FROM previous
+     WHERE m.id = previous.id AND ($3 OR m.publisher_id = $2)
+     RETURNING ${detailColumns}, previous.yanked_at IS NULL AS yanked_now`,
     [id, by.userId, by.isAdmin],
   );
-  if (rows[0]) return { outcome: 'yanked', item: rows[0] };
+  const row = rows[0];
+  if (row) {
+    const { yanked_now, ...item } = row;
+    return { outcome: 'yanked', item, yanked_now };
+  }
   return (await getMarketplaceItem(db, id)) ? { outcome: 'forbidden' } : { outcome: 'not_found' };
 }
 

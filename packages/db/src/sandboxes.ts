@@ -79,12 +79,18 @@ export async function markSandboxRunning(
   return rows[0];
 }
 
-export async function markSandboxFailed(db: Queryable, id: string, reason: string): Promise<void> {
-  await db.query(
+/** A live sandbox whose provisioning failed; undefined when it had ended already. */
+export async function markSandboxFailed(
+  db: Queryable,
+  id: string,
+  reason: string,
+): Promise<SandboxRow | undefined> {
+  const { rows } = await db.query<SandboxRow>(
     `UPDATE sandboxes SET status = 'FAILED', terminated_at = now(), termination_reason = $2
-     WHERE id = $1 AND ${live}`,
+     WHERE id = $1 AND ${live} RETURNING ${columns}`,
     [id, reason.slice(0, 2000)],
   );
+  return rows[0];
 }
 
 export async function getSandbox(db: Queryable, id: string): Promise<SandboxRow | undefined> {
@@ -162,20 +168,21 @@ export async function liveSandboxIds(
   };
 }
 
-/** Live rows whose provider sandbox is gone (or never came): recorded as terminated. */
+/** Live rows whose provider sandbox is gone (or never came): recorded as terminated; returns them. */
 export async function markSandboxesLost(
   db: Queryable,
   provider: string,
   keep: { externalIds: string[]; graceSeconds: number },
-): Promise<number> {
-  const { rowCount } = await db.query(
+): Promise<SandboxRow[]> {
+  const { rows } = await db.query<SandboxRow>(
     `UPDATE sandboxes SET status = 'TERMINATED', terminated_at = now(), termination_reason = 'lost'
      WHERE provider = $1 AND ${live}
        AND (external_id IS NULL AND created_at <= now() - make_interval(secs => $3)
-            OR external_id IS NOT NULL AND NOT (external_id = ANY($2::text[])))`,
+            OR external_id IS NOT NULL AND NOT (external_id = ANY($2::text[])))
+     RETURNING ${columns}`,
     [provider, keep.externalIds, keep.graceSeconds],
   );
-  return rowCount;
+  return rows;
 }
 
 /** Sandboxes by provider and status, for metrics. */

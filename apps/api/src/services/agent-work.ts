@@ -10,6 +10,7 @@ import {
   startTasks,
   type TaskRow,
 } from '@devart/db';
+import { agentSeen } from './agents';
 import { ConflictError, type DomainError, ForbiddenError, NotFoundError } from './domain-errors';
 import { advanceRuns } from './workflow-runs';
 
@@ -62,12 +63,16 @@ export async function startAgentTask(
 ): Promise<TaskRow> {
   const task = unwrap(
     input.taskId,
-    await startTask(db, {
-      taskId: input.taskId,
-      agentId: input.agent.id,
-      agentCapabilities: input.agent.capabilities,
-      attempt: input.attempt,
-      leaseSeconds: settings.leaseSeconds,
+    await db.transaction(async (tx) => {
+      // Before the claim, which would set an OFFLINE agent BUSY without a word.
+      await agentSeen(tx, input.agent.id);
+      return startTask(tx, {
+        taskId: input.taskId,
+        agentId: input.agent.id,
+        agentCapabilities: input.agent.capabilities,
+        attempt: input.attempt,
+        leaseSeconds: settings.leaseSeconds,
+      });
     }),
   );
   observer?.tasksStarted([task]);
@@ -89,6 +94,7 @@ export async function completeAgentTask(
 ): Promise<TaskRow> {
   const { result, cost, attempt } = input.body;
   const outcome = await db.transaction(async (tx) => {
+    await agentSeen(tx, input.agentId);
     const completed = await completeTask(tx, {
       taskId: input.taskId,
       agentId: input.agentId,
@@ -123,11 +129,15 @@ export async function startAgentTasks(
   observer?: WorkObserver,
 ): Promise<BatchItemResult[]> {
   if (items.length === 0) return [];
-  const outcomes = await startTasks(db, {
-    agentId: agent.id,
-    agentCapabilities: agent.capabilities,
-    items,
-    leaseSeconds: settings.leaseSeconds,
+  const outcomes = await db.transaction(async (tx) => {
+    // Before the claims, which would set an OFFLINE agent BUSY without a word.
+    await agentSeen(tx, agent.id);
+    return startTasks(tx, {
+      agentId: agent.id,
+      agentCapabilities: agent.capabilities,
+      items,
+      leaseSeconds: settings.leaseSeconds,
+    });
   });
   observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
   return outcomes.map(itemResult);
@@ -142,6 +152,7 @@ export async function completeAgentTasks(
   if (items.length === 0) return [];
   // Completion and workflow progress commit together: a step is never DONE without its dependents released.
   const outcomes = await db.transaction(async (tx) => {
+    await agentSeen(tx, agentId);
     const completed = await completeTasks(tx, {
       agentId,
       items: items.map((i) => ({

@@ -1,8 +1,39 @@
 import type { CreateAgentBody } from '@devart/contracts';
-import { type AgentRow, type Db, insertAgent, listAgents, revokeAgent } from '@devart/db';
+import {
+  type AgentRow,
+  appendEvents,
+  type Db,
+  insertAgent,
+  listAgents,
+  markAgentSeen,
+  markSilentAgentsOffline,
+  type NewEvent,
+  type PlatformEventType,
+  type Queryable,
+  revokeAgent,
+} from '@devart/db';
 import { generateApiKey, hashApiKey } from '../auth/api-keys';
 import type { AgentBrokerCredentials, BrokerAccess } from './broker-access';
 import { NotFoundError, UnavailableError } from './domain-errors';
+
+type AgentEventType = Extract<PlatformEventType, `agent.${string}`>;
+
+/**
+ * An agent event: the agent with its name, capabilities and status (never its key).
+ * @example appendEvents(tx, [agentEvent('agent.registered', agent)]);
+ */
+export function agentEvent(type: AgentEventType, agent: AgentRow): NewEvent {
+  return {
+    type,
+    agent_id: agent.id,
+    data: {
+      name: agent.name,
+      capabilities: agent.capabilities,
+      status: agent.status,
+      ...(agent.last_heartbeat_at ? { last_seen_at: agent.last_heartbeat_at.toISOString() } : {}),
+    },
+  };
+}
 
 export interface RegisteredAgent {
   agent: AgentRow;
@@ -30,6 +61,7 @@ export async function registerAgent(
       apiKeyHash: hashApiKey(apiKey),
       createdBy,
     });
+    appendEvents(tx, [agentEvent('agent.registered', agent)]);
     let broker: AgentBrokerCredentials | null;
     try {
       broker = await brokerAccess.provision(agent);
@@ -48,7 +80,11 @@ export function listAllAgents(db: Db, includeRevoked: boolean): Promise<AgentRow
 
 /** Revokes an agent's key at once, then its broker user; revoking again is harmless and retries the broker. */
 export async function revokeAgentKey(db: Db, brokerAccess: BrokerAccess, agentId: string): Promise<AgentRow> {
-  const agent = await revokeAgent(db, agentId);
+  const agent = await db.transaction(async (tx) => {
+    const revoked = await revokeAgent(tx, agentId);
+    if (revoked?.revoked_now) appendEvents(tx, [agentEvent('agent.revoked', revoked.agent)]);
+    return revoked?.agent;
+  });
   if (!agent) throw new NotFoundError(`No agent ${agentId}.`);
   try {
     await brokerAccess.revoke(agentId);
@@ -59,4 +95,28 @@ export async function revokeAgentKey(db: Db, brokerAccess: BrokerAccess, agentId
     );
   }
   return agent;
+}
+
+/**
+ * Records an agent's sign of life inside the caller's transaction (a start or a complete): an
+ * agent that was OFFLINE is IDLE again and agent.online is appended.
+ */
+export async function agentSeen(tx: Queryable, agentId: string): Promise<void> {
+  const back = await markAgentSeen(tx, agentId);
+  if (back) appendEvents(tx, [agentEvent('agent.online', back)]);
+}
+
+/**
+ * Marks OFFLINE the agents silent for `afterSeconds` (see markSilentAgentsOffline) and appends
+ * agent.offline for each, in one transaction; returns them. Safe in every replica at once.
+ */
+export async function markAgentsOffline(db: Db, afterSeconds: number): Promise<AgentRow[]> {
+  return db.transaction(async (tx) => {
+    const gone = await markSilentAgentsOffline(tx, afterSeconds);
+    appendEvents(
+      tx,
+      gone.map((agent) => agentEvent('agent.offline', agent)),
+    );
+    return gone;
+  });
 }

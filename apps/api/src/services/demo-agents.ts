@@ -1,5 +1,5 @@
-import { type Db, revokeSelfRegisteredAgents } from '@devart/db';
-import { registerAgent } from './agents';
+import { appendEvents, type Db, revokeSelfRegisteredAgents } from '@devart/db';
+import { agentEvent, registerAgent } from './agents';
 import { noBrokerAccess } from './broker-access';
 
 export const DEMO_AGENT_PREFIX = 'demo-agent-';
@@ -12,7 +12,13 @@ export async function registerDemoAgents(
   db: Db,
   { count, capabilities }: { count: number; capabilities: string[] },
 ): Promise<{ id: string; apiKey: string }[]> {
-  await revokeSelfRegisteredAgents(db, DEMO_AGENT_PREFIX);
+  await db.transaction(async (tx) => {
+    const revoked = await revokeSelfRegisteredAgents(tx, DEMO_AGENT_PREFIX);
+    appendEvents(
+      tx,
+      revoked.map((agent) => agentEvent('agent.revoked', agent)),
+    );
+  });
   const agents: { id: string; apiKey: string }[] = [];
   for (let i = 1; i <= count; i++) {
     const { agent, apiKey } = await registerAgent(

@@ -1,10 +1,14 @@
 import { type Db, ping, reconcileAgentStatus } from '@devart/db';
 import type { Logger } from 'pino';
+import { markAgentsOffline } from './agents';
 import { failureStreak } from './failure-streak';
 import { type FailureSettings, reapExpiredLeases } from './failures';
 
 export interface LeaseReaper {
-  /** Reaps once now (tests), then corrects agents' BUSY/IDLE; returns the ids of the tasks it failed. */
+  /**
+   * Reaps once now (tests), then corrects agents' BUSY/IDLE and marks silent agents OFFLINE;
+   * returns the ids of the tasks it failed.
+   */
   reapNow(): Promise<string[]>;
   stop(): void;
 }
@@ -20,7 +24,7 @@ export function heartbeatGraceMs(leaseSeconds: number): number {
 }
 
 /**
- * Runs the lease reaper (and the agent status check) on a timer in every API process. With
+ * Runs the lease reaper (and the agent status checks) on a timer in every API process. With
  * `graceMs`, the timer reaps nothing until this process has been running that long, nor for that
  * long after the database comes back (from a restart, or unreachable from here): a lease that
  * lapsed while no heartbeat could get through says nothing about its agent.
@@ -31,12 +35,15 @@ export function startLeaseReaper({
   intervalMs,
   failures,
   graceMs = 0,
+  agentOfflineSeconds = 120,
 }: {
   db: Db;
   logger: Logger;
   intervalMs: number;
   failures: FailureSettings;
   graceMs?: number;
+  /** A live agent holding no task and silent this long is marked OFFLINE (AGENT_OFFLINE_SECONDS). */
+  agentOfflineSeconds?: number;
 }): LeaseReaper {
   let running = false;
   let holdUntil = Date.now() + graceMs;
@@ -52,6 +59,10 @@ export function startLeaseReaper({
     // Concurrent completes of one agent can leave its status stale; set it right on every tick.
     const corrected = await reconcileAgentStatus(db);
     if (corrected > 0) logger.debug({ corrected }, 'agent status corrected');
+    // After the reap, so an agent whose lease just lapsed is judged by its silence, not its task.
+    for (const agent of await markAgentsOffline(db, agentOfflineSeconds)) {
+      logger.info({ agent_id: agent.id, name: agent.name }, 'agent offline');
+    }
     return reaped.map((t) => t.id);
   };
   // While holding back, a tick only checks that the database answers: every failure moves the end

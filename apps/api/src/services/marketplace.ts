@@ -7,6 +7,7 @@ import {
 } from '@devart/contracts';
 import { builtInCapabilities } from '@devart/core';
 import {
+  appendEvents,
   countMarketplaceDownload,
   type Db,
   getMarketplaceItem,
@@ -18,6 +19,7 @@ import {
   marketplaceNameOwner,
   marketplaceOrder,
   marketplaceQuality,
+  type NewEvent,
   searchMarketplace,
   yankMarketplaceItem,
 } from '@devart/db';
@@ -36,6 +38,24 @@ import { createWorkflow, workflowProblems } from './workflows';
 export interface Publisher {
   userId: string;
   isAdmin: boolean;
+}
+
+/** A marketplace event: which version of which name, its type and publisher. */
+function marketplaceEvent(
+  type: 'marketplace.published' | 'marketplace.yanked',
+  item: MarketplaceDetailRow,
+): NewEvent {
+  return {
+    type,
+    item_id: item.id,
+    data: {
+      name: item.name,
+      version: item.version,
+      item_type: item.item_type,
+      publisher_id: item.publisher_id,
+      ...(item.yanked_at ? { yanked_at: item.yanked_at.toISOString() } : {}),
+    },
+  };
 }
 
 /** A manifest must describe what its type says: the checks of POST /api/workflows, or an AgentManifest. */
@@ -86,7 +106,7 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
           `${body.name} belongs to another publisher: only they (or an admin) publish its versions.`,
         );
       }
-      return insertMarketplaceItem(tx, {
+      const inserted = await insertMarketplaceItem(tx, {
         itemType: body.item_type,
         name: body.name,
         version: body.version,
@@ -96,6 +116,8 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
         repositoryUrl: body.repository_url ?? null,
         manifest: body.manifest,
       });
+      appendEvents(tx, [marketplaceEvent('marketplace.published', inserted)]);
+      return inserted;
     });
     return await withQuality(db, item);
   } catch (error) {
@@ -164,7 +186,13 @@ export async function listVersions(db: Db, name: string) {
 }
 
 export async function yankItem(db: Db, itemId: string, by: Publisher) {
-  const result = await yankMarketplaceItem(db, itemId, by);
+  const result = await db.transaction(async (tx) => {
+    const yanked = await yankMarketplaceItem(tx, itemId, by);
+    if (yanked.outcome === 'yanked' && yanked.yanked_now) {
+      appendEvents(tx, [marketplaceEvent('marketplace.yanked', yanked.item)]);
+    }
+    return yanked;
+  });
   if (result.outcome === 'not_found') throw new NotFoundError(`No marketplace item ${itemId}.`);
   if (result.outcome !== 'yanked') {
     throw new ForbiddenError('Only the publisher of this version or an admin may yank it.');

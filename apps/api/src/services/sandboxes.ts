@@ -1,5 +1,6 @@
 import type { RequestSandboxBody, SandboxExecBody } from '@devart/contracts';
 import {
+  appendEvents,
   claimSandboxTermination,
   type Db,
   getSandbox,
@@ -9,6 +10,8 @@ import {
   markSandboxesLost,
   markSandboxFailed,
   markSandboxRunning,
+  type NewEvent,
+  type Queryable,
   type SandboxRow,
   sandboxesToReap,
 } from '@devart/db';
@@ -63,6 +66,41 @@ function transientlyUnavailable(reason: string): UnavailableError {
 /** A PROVISIONING row younger than this may still be provisioning in another API process. */
 const PROVISION_GRACE_SECONDS = 300;
 
+/**
+ * A sandbox event: its task and agent, status, provider and size; when it ended, why. The
+ * provider's own id stays out (it names a Pod or a workspace, nothing a watcher acts on).
+ */
+export function sandboxEvent(type: 'sandbox.provisioned' | 'sandbox.terminated', row: SandboxRow): NewEvent {
+  return {
+    type,
+    sandbox_id: row.id,
+    task_id: row.task_id,
+    agent_id: row.agent_id,
+    data: {
+      status: row.status,
+      provider: row.provider,
+      cpu: row.spec.cpu,
+      memory: row.spec.memory,
+      ...(row.spec.image ? { image: row.spec.image } : {}),
+      expires_at: row.expires_at.toISOString(),
+      ...(row.termination_reason === null ? {} : { reason: row.termination_reason.slice(0, 500) }),
+    },
+  };
+}
+
+/** Runs a sandbox transition and appends its event in one transaction. */
+async function withEvent<T extends SandboxRow | undefined>(
+  db: Db,
+  type: 'sandbox.provisioned' | 'sandbox.terminated',
+  change: (tx: Queryable) => Promise<T>,
+): Promise<T> {
+  return db.transaction(async (tx) => {
+    const row = await change(tx);
+    if (row) appendEvents(tx, [sandboxEvent(type, row)]);
+    return row;
+  });
+}
+
 export function sandboxView(row: SandboxRow) {
   const { id, ...rest } = row;
   return { sandbox_id: id, ...rest };
@@ -102,7 +140,9 @@ export function createSandboxService({
   }
 
   async function terminateRow(id: string, reason: string): Promise<SandboxRow | undefined> {
-    const claimed = await claimSandboxTermination(db, id, reason);
+    const claimed = await withEvent(db, 'sandbox.terminated', (tx) =>
+      claimSandboxTermination(tx, id, reason),
+    );
     if (claimed) {
       await removeAtProvider(claimed);
       logger.info({ sandbox_id: id, task_id: claimed.task_id, reason }, 'sandbox terminated');
@@ -159,7 +199,7 @@ export function createSandboxService({
       info = await provider.provision(spec);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      await markSandboxFailed(db, row.id, reason);
+      await withEvent(db, 'sandbox.terminated', (tx) => markSandboxFailed(tx, row.id, reason));
       if (error instanceof SandboxSpecError) {
         const field =
           error.field === 'spec' ? 'body' : error.field === 'ttlSeconds' ? 'ttl_seconds' : error.field;
@@ -172,7 +212,9 @@ export function createSandboxService({
       if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(reason);
       throw error;
     }
-    const running = await markSandboxRunning(db, row.id, info.id);
+    const running = await withEvent(db, 'sandbox.provisioned', (tx) =>
+      markSandboxRunning(tx, row.id, info.id),
+    );
     if (!running) {
       // The task finished (and the sweep ended the row) while the provider worked.
       await provider.terminate(info.id).catch(() => {});
@@ -278,9 +320,16 @@ export function createSandboxService({
         removed.push(externalId);
       }
     }
-    const lost = await markSandboxesLost(db, providerKey, {
-      externalIds: present,
-      graceSeconds: PROVISION_GRACE_SECONDS,
+    const lost = await db.transaction(async (tx) => {
+      const rows = await markSandboxesLost(tx, providerKey, {
+        externalIds: present,
+        graceSeconds: PROVISION_GRACE_SECONDS,
+      });
+      appendEvents(
+        tx,
+        rows.map((row) => sandboxEvent('sandbox.terminated', row)),
+      );
+      return rows.length;
     });
     if (removed.length > 0 || lost > 0)
       logger.warn({ removed, lost }, 'sandboxes reconciled with the provider');
