@@ -127,7 +127,11 @@ export async function listTasks(db: Queryable, filter: TaskFilter): Promise<Task
 }
 
 export type CancelOutcome =
-  | { outcome: 'cancelled'; task: TaskRow }
+  | {
+      outcome: 'cancelled';
+      task: TaskRow /** The agent that held it, if it was IN_PROGRESS. */;
+      previous_agent_id: string | null;
+    }
   | { outcome: 'not_found' }
   | { outcome: 'conflict'; status: TaskStatus };
 
@@ -137,7 +141,7 @@ export type CancelOutcome =
  * held an IN_PROGRESS task is set IDLE in the same statement.
  */
 export async function cancelTask(db: Queryable, id: string): Promise<CancelOutcome> {
-  const { rows } = await db.query<TaskRow>(
+  const { rows } = await db.query<TaskRow & { previous_agent_id: string | null }>(
     `WITH previous AS (
        SELECT id, agent_id FROM tasks WHERE id = $1 FOR UPDATE
      ), cancelled AS (
@@ -155,10 +159,13 @@ export async function cancelTask(db: Queryable, id: string): Promise<CancelOutco
          ) THEN 'BUSY' ELSE 'IDLE' END
        WHERE id = (SELECT previous_agent_id FROM cancelled) AND status = 'BUSY'
      )
-     SELECT ${taskColumns} FROM cancelled`,
+     SELECT ${taskColumns}, previous_agent_id FROM cancelled`,
     [id],
   );
-  if (rows[0]) return { outcome: 'cancelled', task: rows[0] };
+  if (rows[0]) {
+    const { previous_agent_id, ...task } = rows[0];
+    return { outcome: 'cancelled', task, previous_agent_id };
+  }
   const existing = await getTask(db, id);
   return existing ? { outcome: 'conflict', status: existing.status } : { outcome: 'not_found' };
 }

@@ -1,6 +1,7 @@
 import type { WorkflowRunStatus } from '@devart/contracts';
 import type { Queryable } from './client';
 import { keysetPage, keysetQuery, newestFirst } from './keyset';
+import { type TaskRow, taskColumns } from './tasks';
 
 export interface WorkflowRunRow {
   id: string;
@@ -89,28 +90,38 @@ export async function runSteps(db: Queryable, runId: string): Promise<RunStepRow
   return rows;
 }
 
+/** A step released by releaseSteps. */
+export interface ReleasedStep {
+  id: string;
+  attempt: number;
+  capability: string | null;
+  title: string;
+  step_key: string;
+  workflow_run_id: string;
+}
+
 /** PENDING → TODO with their rendered payloads, queued in the outbox; only rows still PENDING change. */
 export async function releaseSteps(
   db: Queryable,
   released: { id: string; payload: unknown }[],
-): Promise<number> {
-  if (released.length === 0) return 0;
-  const { rows } = await db.query<{ id: string }>(
+): Promise<ReleasedStep[]> {
+  if (released.length === 0) return [];
+  const { rows } = await db.query<ReleasedStep>(
     `WITH r AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, payload jsonb)
      ), todo AS (
        UPDATE tasks t SET status = 'TODO', payload = r.payload, attempt = 1, updated_at = now()
        FROM r WHERE t.id = r.id AND t.status = 'PENDING'
-       RETURNING t.id, t.attempt, t.capability, t.title, t.payload, t.workflow_run_id
+       RETURNING t.id, t.attempt, t.capability, t.title, t.payload, t.workflow_run_id, t.step_key
      ), queued AS (
        INSERT INTO outbox (topic, payload)
        SELECT devart_task_topic(capability), devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
        FROM todo
      )
-     SELECT id FROM todo`,
+     SELECT id, attempt, capability, title, step_key, workflow_run_id FROM todo`,
     [JSON.stringify(released)],
   );
-  return rows.length;
+  return rows;
 }
 
 /** Runs the completion check (PL/pgSQL, under the run's lock); returns the run's status after it. */
@@ -121,17 +132,45 @@ export async function completeWorkflowRunIfDone(db: Queryable, runId: string): P
   return rows[0]!.status;
 }
 
-/** Ends a RUNNING run as FAILED or CANCELLED, cancelling the steps that had not finished. */
+/** What endWorkflowRun did: nothing (the run was no longer RUNNING), or the run ended and the steps it cancelled. */
+export type EndedRun =
+  | { outcome: 'not_running'; status: string | undefined }
+  | {
+      outcome: 'ended';
+      run: WorkflowRunRow;
+      /** The steps it cancelled, each with the agent that held it if it was IN_PROGRESS. */
+      cancelled: (TaskRow & { previous_agent_id: string | null })[];
+    };
+
+/**
+ * Ends a RUNNING run as FAILED or CANCELLED, cancelling the steps that had not finished
+ * (devart_end_workflow_run, migration 0009), and reports what changed so the caller can record it.
+ */
 export async function endWorkflowRun(
   db: Queryable,
   runId: string,
   status: 'FAILED' | 'CANCELLED',
-): Promise<string> {
-  const { rows } = await db.query<{ status: string }>('SELECT devart_end_workflow_run($1, $2) AS status', [
-    runId,
-    status,
-  ]);
-  return rows[0]!.status;
+): Promise<EndedRun> {
+  const locked = await lockWorkflowRun(db, runId);
+  if (locked?.status !== 'RUNNING') return { outcome: 'not_running', status: locked?.status };
+  // Under the run's lock the function cancels exactly these (a step that finishes meanwhile is
+  // left out below by its status).
+  const { rows: unfinished } = await db.query<{ id: string; agent_id: string | null }>(
+    `SELECT id, agent_id FROM tasks WHERE workflow_run_id = $1 AND status IN ('PENDING', 'TODO', 'IN_PROGRESS')`,
+    [runId],
+  );
+  await db.query('SELECT devart_end_workflow_run($1, $2)', [runId, status]);
+  const holders = new Map(unfinished.map((t) => [t.id, t.agent_id]));
+  const { rows: cancelled } = await db.query<TaskRow>(
+    `SELECT ${taskColumns} FROM tasks WHERE id = ANY ($1::uuid[]) AND status = 'CANCELLED' ORDER BY id`,
+    [[...holders.keys()]],
+  );
+  const run = (await getWorkflowRun(db, runId))!;
+  return {
+    outcome: 'ended',
+    run,
+    cancelled: cancelled.map((t) => ({ ...t, previous_agent_id: holders.get(t.id) ?? null })),
+  };
 }
 
 export interface RunStepView {

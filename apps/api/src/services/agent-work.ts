@@ -1,6 +1,7 @@
 import type { CompleteTaskBatchItem, CompleteTaskBody, StartTaskBatchItem } from '@devart/contracts';
 import {
   type AgentTaskOutcome,
+  appendEvents,
   type BatchItemOutcome,
   completeTask,
   completeTasks,
@@ -12,6 +13,7 @@ import {
 } from '@devart/db';
 import { agentSeen } from './agents';
 import { ConflictError, type DomainError, ForbiddenError, NotFoundError } from './domain-errors';
+import { taskEvent } from './lifecycle-events';
 import { advanceRuns } from './workflow-runs';
 
 /** What the metrics observe of agents' work (see metrics.ts); optional so services run without it. */
@@ -66,13 +68,15 @@ export async function startAgentTask(
     await db.transaction(async (tx) => {
       // Before the claim, which would set an OFFLINE agent BUSY without a word.
       await agentSeen(tx, input.agent.id);
-      return startTask(tx, {
+      const started = await startTask(tx, {
         taskId: input.taskId,
         agentId: input.agent.id,
         agentCapabilities: input.agent.capabilities,
         attempt: input.attempt,
         leaseSeconds: settings.leaseSeconds,
       });
+      if (started.outcome === 'ok') appendEvents(tx, [taskEvent('task.started', started.task)]);
+      return started;
     }),
   );
   observer?.tasksStarted([task]);
@@ -103,7 +107,9 @@ export async function completeAgentTask(
       // A JSON number's shortest decimal form is exactly what the agent wrote (0.1 stays 0.1).
       cost: cost === undefined ? null : String(cost),
     });
-    const runs = completed.outcome === 'ok' ? await advanceRuns(tx, [completed.task]) : [];
+    if (completed.outcome !== 'ok') return { completed, runs: [] };
+    appendEvents(tx, [taskEvent('task.done', completed.task)]);
+    const runs = await advanceRuns(tx, [completed.task]);
     return { completed, runs };
   });
   const task = unwrap(input.taskId, outcome.completed);
@@ -132,12 +138,17 @@ export async function startAgentTasks(
   const outcomes = await db.transaction(async (tx) => {
     // Before the claims, which would set an OFFLINE agent BUSY without a word.
     await agentSeen(tx, agent.id);
-    return startTasks(tx, {
+    const started = await startTasks(tx, {
       agentId: agent.id,
       agentCapabilities: agent.capabilities,
       items,
       leaseSeconds: settings.leaseSeconds,
     });
+    appendEvents(
+      tx,
+      started.flatMap((o) => (o.outcome === 'ok' ? [taskEvent('task.started', o.task)] : [])),
+    );
+    return started;
   });
   observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
   return outcomes.map(itemResult);
@@ -163,6 +174,10 @@ export async function completeAgentTasks(
       })),
     });
     const done = completed.flatMap((o) => (o.outcome === 'ok' ? [o.task] : []));
+    appendEvents(
+      tx,
+      done.map((task) => taskEvent('task.done', task)),
+    );
     const runs = await advanceRuns(tx, done);
     return { completed, done, runs };
   });

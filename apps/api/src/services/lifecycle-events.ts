@@ -1,4 +1,11 @@
-import { errorExcerpt, type NewEvent, type PlatformEventType, type TaskRow } from '@devart/db';
+import {
+  type EndedRun,
+  errorExcerpt,
+  type NewEvent,
+  type PlatformEventType,
+  type TaskRow,
+  type WorkflowRunRow,
+} from '@devart/db';
 
 type TaskEventType = Extract<PlatformEventType, `task.${string}`>;
 
@@ -49,4 +56,28 @@ export function runEvent(
     workflow_run_id: run.id,
     data: { status: run.status, workflow_id: run.workflow_id, ...extra },
   };
+}
+
+/** duration_ms and total_cost of a run that ended. */
+export function runTotals(run: WorkflowRunRow): Record<string, unknown> {
+  return {
+    total_cost: run.total_cost,
+    ...(run.end_time ? { duration_ms: run.end_time.getTime() - run.start_time.getTime() } : {}),
+  };
+}
+
+/**
+ * What ending a run records: `task.cancelled` for each step it cancelled (with the agent that
+ * held it), then `workflow_run.failed` or `workflow_run.cancelled`. Nothing if the run had ended already.
+ */
+export function runEndEvents(ended: EndedRun, extra: Record<string, unknown> = {}): NewEvent[] {
+  if (ended.outcome !== 'ended') return [];
+  const type = ended.run.status === 'FAILED' ? 'workflow_run.failed' : 'workflow_run.cancelled';
+  return [
+    ...ended.cancelled.map((step) => ({
+      ...taskEvent('task.cancelled', step, { reason: `run ${ended.run.status}` }),
+      agent_id: step.previous_agent_id,
+    })),
+    runEvent(type, ended.run, { ...runTotals(ended.run), cancelled_steps: ended.cancelled.length, ...extra }),
+  ];
 }

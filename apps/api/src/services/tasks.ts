@@ -1,5 +1,6 @@
 import type { CreateTaskBody } from '@devart/contracts';
 import {
+  appendEvents,
   cancelTask,
   type Db,
   endWorkflowRun,
@@ -12,19 +13,27 @@ import {
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ConflictError, NotFoundError } from './domain-errors';
+import { runEndEvents, taskEvent } from './lifecycle-events';
 
-/** Stores a task and queues its message in the outbox, atomically (no dual write). */
+/** Stores a task, queues its message in the outbox and records task.created, atomically (no dual write). */
 export async function createTask(db: Db, input: CreateTaskBody, createdBy: string): Promise<TaskRow> {
-  const [task] = await insertTasks(db, [{ ...input, created_by: createdBy }]);
+  const [task] = await createTasks(db, [input], createdBy);
   return task!;
 }
 
-/** Up to 1,000 tasks in one statement: all stored and queued, or none. */
+/** Up to 1,000 tasks in one statement (and their events in one more): all stored and queued, or none. */
 export function createTasks(db: Db, inputs: CreateTaskBody[], createdBy: string): Promise<TaskRow[]> {
-  return insertTasks(
-    db,
-    inputs.map((input) => ({ ...input, created_by: createdBy })),
-  );
+  return db.transaction(async (tx) => {
+    const tasks = await insertTasks(
+      tx,
+      inputs.map((input) => ({ ...input, created_by: createdBy })),
+    );
+    appendEvents(
+      tx,
+      tasks.map((task) => taskEvent('task.created', task)),
+    );
+    return tasks;
+  });
 }
 
 export async function findTask(db: Db, taskId: string): Promise<TaskRow> {
@@ -53,8 +62,12 @@ export async function listTaskPage(db: Db, request: TaskListRequest) {
 export async function cancelTaskById(db: Db, taskId: string): Promise<TaskRow> {
   const outcome = await db.transaction(async (tx) => {
     const cancelled = await cancelTask(tx, taskId);
-    if (cancelled.outcome === 'cancelled' && cancelled.task.workflow_run_id) {
-      await endWorkflowRun(tx, cancelled.task.workflow_run_id, 'CANCELLED');
+    if (cancelled.outcome !== 'cancelled') return cancelled;
+    appendEvents(tx, [
+      { ...taskEvent('task.cancelled', cancelled.task), agent_id: cancelled.previous_agent_id },
+    ]);
+    if (cancelled.task.workflow_run_id) {
+      appendEvents(tx, runEndEvents(await endWorkflowRun(tx, cancelled.task.workflow_run_id, 'CANCELLED')));
     }
     return cancelled;
   });

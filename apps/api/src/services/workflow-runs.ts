@@ -6,6 +6,7 @@ import {
   type WorkflowStepInput,
 } from '@devart/core';
 import {
+  appendEvents,
   completeWorkflowRunIfDone,
   type Db,
   endWorkflowRun,
@@ -26,6 +27,7 @@ import {
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
 import { ConflictError, NotFoundError, ValidationError } from './domain-errors';
+import { runEndEvents, runEvent, runTotals, taskEvent } from './lifecycle-events';
 
 /** What `workflows.definition` holds: the body that created the workflow, less name and description. */
 interface StoredDefinition {
@@ -77,7 +79,7 @@ export async function triggerRun(
       const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey!);
       return { run_id: existing!.id, status: existing!.status, created: false };
     }
-    await insertTasks(
+    const steps = await insertTasks(
       tx,
       definition.steps.map((step) => {
         const root = (step.depends_on ?? []).length === 0;
@@ -97,6 +99,10 @@ export async function triggerRun(
         };
       }),
     );
+    appendEvents(tx, [
+      runEvent('workflow_run.started', run, { steps: steps.length }),
+      ...steps.map((step) => taskEvent('task.created', step)),
+    ]);
     return { run_id: run.id, status: run.status, created: true };
   });
 }
@@ -127,15 +133,25 @@ export async function advanceRuns(
     const ready = dependentsReady(definition.steps, done)
       .map((key) => byKey.get(key))
       .filter((s) => s?.status === 'PENDING');
-    await releaseSteps(
+    const released = await releaseSteps(
       tx,
       ready.map((s) => ({
         id: s!.id,
         payload: renderPayload(s!.payload, { vars: run.trigger_context ?? {}, steps: results }),
       })),
     );
+    appendEvents(
+      tx,
+      released.map((step) => ({
+        type: 'workflow_run.step_released' as const,
+        workflow_run_id: runId,
+        task_id: step.id,
+        data: { status: 'TODO', step_key: step.step_key, title: step.title, capability: step.capability },
+      })),
+    );
     if ((await completeWorkflowRunIfDone(tx, runId)) === 'COMPLETED') {
       const done = await getWorkflowRun(tx, runId);
+      if (done) appendEvents(tx, [runEvent('workflow_run.completed', done, runTotals(done))]);
       if (done?.end_time) {
         finished.push({
           duration_seconds: (done.end_time.getTime() - done.start_time.getTime()) / 1000,
@@ -154,7 +170,16 @@ export async function failRunsOf(tx: Queryable, tasks: TaskRow[]): Promise<void>
       tasks.filter((t) => t.status === 'QUARANTINED' && t.workflow_run_id).map((t) => t.workflow_run_id!),
     ),
   ].sort();
-  for (const runId of runIds) await endWorkflowRun(tx, runId, 'FAILED');
+  for (const runId of runIds) {
+    const quarantined = tasks.find((t) => t.workflow_run_id === runId && t.status === 'QUARANTINED')!;
+    appendEvents(
+      tx,
+      runEndEvents(await endWorkflowRun(tx, runId, 'FAILED'), {
+        failed_task_id: quarantined.id,
+        failed_step_key: quarantined.step_key,
+      }),
+    );
+  }
 }
 
 export async function cancelRun(db: Db, runId: string) {
@@ -164,7 +189,7 @@ export async function cancelRun(db: Db, runId: string) {
     if (run.status !== 'RUNNING') {
       throw new ConflictError(`Workflow run ${runId} is ${run.status} and can no longer be cancelled.`);
     }
-    await endWorkflowRun(tx, runId, 'CANCELLED');
+    appendEvents(tx, runEndEvents(await endWorkflowRun(tx, runId, 'CANCELLED')));
     return runView(tx, runId);
   });
 }
