@@ -13,7 +13,7 @@ import { onError, ProblemError, problemResponse, validationProblem } from './pro
 import { agentWorkRoutes } from './routes/agent-work';
 import { agentRoutes } from './routes/agents';
 import { docsRoutes } from './routes/docs';
-import { eventRoutes } from './routes/events';
+import { defaultEventStreamSettings, type EventStreamSettings, eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { landingRoutes } from './routes/landing';
 import { marketplaceRoutes } from './routes/marketplace';
@@ -39,6 +39,8 @@ export interface AppDeps {
   leaseSeconds?: number;
   /** Platform events for /api/events; by default one LISTEN on the database per app. */
   events?: EventHub;
+  /** Limits of GET /api/events (heartbeat, streams per caller, unread events); defaults otherwise. */
+  eventStream?: Partial<EventStreamSettings>;
   /** Retry backoff of tasks without their own (default 1 s base, 5 min cap). */
   failures?: FailureSettings;
   /** Sandboxes; by default none, so sandbox requests answer 503 saying so. */
@@ -107,7 +109,14 @@ export function createApp(deps: AppDeps) {
       observer: metrics,
     }),
   );
-  app.route('/', eventRoutes({ hub: deps.events ?? createEventHub({ db, logger }) }));
+  app.route(
+    '/',
+    eventRoutes({
+      db,
+      hub: deps.events ?? createEventHub({ db, logger }),
+      settings: { ...defaultEventStreamSettings, ...deps.eventStream },
+    }),
+  );
   app.route('/', docsRoutes());
   // Prometheus text format; unauthenticated like /health, so keep the API on a private interface or filter /metrics at the proxy.
   app.get('/metrics', async (c) =>

@@ -5,6 +5,7 @@ import { createApp } from './app';
 import { createTokenVerifier, type JwtOptions } from './auth/jwt';
 import { type Config, ConfigSchema } from './config';
 import { createMetrics, type Metrics } from './metrics';
+import type { EventStreamSettings } from './routes/events';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
 import { createEventHub, type EventHub } from './services/event-hub';
@@ -86,6 +87,8 @@ interface CommonInputs {
   logger: Logger;
   /** Test hooks and timings of the outbox relay (defaults: the relay's own). */
   relay?: Partial<Pick<OutboxRelayOptions, 'afterPublish' | 'batchSize' | 'pollIntervalMs'>>;
+  /** Limits of GET /api/events (defaults: the route's own); tests shorten them. */
+  eventStream?: Partial<EventStreamSettings>;
 }
 
 /**
@@ -162,6 +165,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       leaseSeconds: settings.leaseSeconds,
       failures: settings.failures,
       events,
+      eventStream: inputs.eventStream,
       sandboxes,
       metrics,
       slowExecAfterMs: settings.slowExecAfterMs,

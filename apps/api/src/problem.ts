@@ -32,6 +32,7 @@ const problemTypes = {
   gone: { status: 410, title: 'Gone' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  too_many_requests: { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },
   not_ready: { status: 503, title: 'Not ready' },
   unavailable: { status: 503, title: 'Service unavailable' },

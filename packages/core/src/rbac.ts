@@ -22,7 +22,8 @@ export const rbacMatrix = {
   'tasks.cancel': supervisors,
   'tasks.requeue': supervisors,
   'tasks.agent': agents,
-  'events.subscribe': readers,
+  // An agent sees only the events about itself (the route narrows its filter to its own agent_id).
+  'events.subscribe': [...readers, 'agent'],
   'workflows.create': supervisors,
   'workflows.read': readers,
   'workflows.trigger': supervisors,

@@ -9,6 +9,14 @@ export {
 } from './agent';
 export { type ApiClient, type CallOptions, createApiClient } from './client';
 export { ApiError, NonRetryableError, SandboxUnavailableError } from './errors';
+export {
+  createEventsClient,
+  type EventsClient,
+  type EventsClientOptions,
+  type EventsOptions,
+  type PlatformEvent,
+  type PlatformEventType,
+} from './events';
 export type {
   SandboxEgress,
   SandboxExecOptions,

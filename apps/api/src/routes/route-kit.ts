@@ -21,6 +21,10 @@ const problemResponses = {
 const routeProblems = {
   404: { description: 'No such resource', content: problemContent },
   409: { description: 'The resource is not in a state that allows this', content: problemContent },
+  429: {
+    description: 'Too many at once for this caller; the problem says what the limit is',
+    content: problemContent,
+  },
   503: {
     description: 'A backend this needs is not available here; the problem says why',
     content: problemContent,
