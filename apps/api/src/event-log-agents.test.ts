@@ -135,6 +135,21 @@ describe(`agent, sandbox and marketplace events on ${backend}`, () => {
     expect(rows[0]!.status).toBe('IDLE');
   });
 
+  it('an idle agent calling GET /api/agents/me (the SDK presence ping) stays online, and comes back if it was marked OFFLINE', async () => {
+    const idle = await register('idle agent');
+    await silence(idle.id, 5);
+    // The ping moves its last sign of life: the sweep finds nobody silent.
+    expect((await api.call('GET', '/api/agents/me', { auth: idle.key })).status).toBe(200);
+    expect((await markAgentsOffline(api.db, 2)).map((a) => a.id)).not.toContain(idle.id);
+
+    await silence(idle.id, 5);
+    expect((await markAgentsOffline(api.db, 2)).map((a) => a.id)).toContain(idle.id);
+    const before = await lastId();
+    expect((await api.call('GET', '/api/agents/me', { auth: idle.key })).status).toBe(200);
+    const back = (await eventsAfter(before)).filter((e) => e.agent_id === idle.id);
+    expect(back.map((e) => [e.type, e.data.status])).toEqual([['agent.online', 'IDLE']]);
+  });
+
   it('runs the offline check on the lease reaper tick, with AGENT_OFFLINE_SECONDS', async () => {
     const agent = await register('reaped agent');
     await silence(agent.id, 3);

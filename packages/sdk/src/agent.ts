@@ -83,6 +83,12 @@ export interface AgentOptions {
    * endpoints.
    */
   batchReports?: boolean;
+  /**
+   * While consuming, how often the agent tells the platform it is alive even with no task
+   * (`GET /api/agents/me`), so an idle agent is not marked OFFLINE after the server's
+   * `AGENT_OFFLINE_SECONDS` (default 120). Default 30 000 ms; 0 turns it off.
+   */
+  presenceIntervalMs?: number;
   /** Stop gracefully on SIGTERM and SIGINT (default false; `devart agent` turns it on). */
   handleSignals?: boolean;
   fetch?: typeof fetch;
@@ -217,6 +223,7 @@ export function createAgent(options: AgentOptions): Agent {
   const running = new Map<string, Running>();
   let waiters: (() => void)[] = [];
   let stopping = false;
+  let presence: NodeJS.Timeout | undefined;
   /** Aborts startConsuming()'s wait for queues that do not exist yet. */
   const starting = new AbortController();
   let stopped: Promise<void> | undefined;
@@ -475,11 +482,21 @@ export function createAgent(options: AgentOptions): Agent {
         logger.info({}, 'agent stopped before it consumed all its queues');
         return;
       }
+      const presenceMs = options.presenceIntervalMs ?? 30_000;
+      if (presenceMs > 0) {
+        // Best effort: a missed ping only risks an OFFLINE mark, undone by the agent's next call.
+        presence = setInterval(
+          () => void api.call('GET', '/api/agents/me', undefined, { retries: 1 }).catch(() => {}),
+          presenceMs,
+        );
+        presence.unref();
+      }
       logger.info({ queues, concurrency }, 'agent consuming');
     },
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        clearInterval(presence);
         starting.abort(new Error('the agent is stopping'));
         releaseSlot();
         await Promise.all(consumers.map((c) => c.cancel().catch(() => {})));

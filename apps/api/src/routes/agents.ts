@@ -9,7 +9,7 @@ import {
 import type { Db } from '@devart/db';
 import type { AgentKeyCache } from '../auth/agent-key-cache';
 import { currentAgent, currentUser } from '../middleware/auth';
-import { listAllAgents, registerAgent, revokeAgentKey } from '../services/agents';
+import { listAllAgents, recordAgentAlive, registerAgent, revokeAgentKey } from '../services/agents';
 import type { BrokerAccess } from '../services/broker-access';
 import { createRouter, protectedRoute } from './route-kit';
 
@@ -70,13 +70,19 @@ export function agentRoutes({
       method: 'get',
       path: '/api/agents/me',
       tags: ['agent work'],
-      summary: 'The calling agent itself (the SDK learns its id here)',
+      summary:
+        'The calling agent itself (the SDK learns its id here, and calls it while idle as a sign of life)',
       action: 'agents.self',
       responses: {
         200: { description: 'The agent', content: { 'application/json': { schema: Agent } } },
       },
     }),
-    (c) => c.json(currentAgent(c.get('auth')), 200),
+    async (c) => {
+      const agent = currentAgent(c.get('auth'));
+      // The SDK calls this while idle too: it keeps the agent from being marked OFFLINE.
+      await recordAgentAlive(db, agent.id);
+      return c.json(agent, 200);
+    },
   );
 
   router.openapi(

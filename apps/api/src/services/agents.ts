@@ -106,6 +106,11 @@ export async function agentSeen(tx: Queryable, agentId: string): Promise<void> {
   if (back) appendEvents(tx, [agentEvent('agent.online', back)]);
 }
 
+/** An agent's call with no task in it (the SDK's presence ping): a sign of life of its own. */
+export async function recordAgentAlive(db: Db, agentId: string): Promise<void> {
+  await db.transaction((tx) => agentSeen(tx, agentId));
+}
+
 /**
  * Marks OFFLINE the agents silent for `afterSeconds` (see markSilentAgentsOffline) and appends
  * agent.offline for each, in one transaction; returns them. Safe in every replica at once.
