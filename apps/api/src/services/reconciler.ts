@@ -1,6 +1,7 @@
 import { type Db, republishLostTasks } from '@devart/db';
 import type { Broker } from '@devart/queue';
 import type { Logger } from 'pino';
+import { failureStreak } from './failure-streak';
 
 export interface ReconcilerOptions {
   db: Db;
@@ -33,18 +34,16 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   // still refills 100 tasks/s.
   const { db, broker, logger, intervalMs, afterSeconds, limit = 1000, onRepublished } = options;
   let running = false;
-  let brokerFailing = false;
-  let dbFailing = false;
+  const streak = failureStreak(logger, 'reconciler');
+  const topology = failureStreak(logger, 'reconciler: declaring the broker topology');
 
   const redeclare = async () => {
     try {
       await broker.setup();
-      if (brokerFailing) logger.info('reconciler: broker topology declared again');
-      brokerFailing = false;
+      topology.succeeded();
     } catch (error) {
       // Lost messages are still found below: the fresh outbox rows wait there for the broker.
-      if (!brokerFailing) logger.warn({ err: error }, 'reconciler: cannot declare the broker topology');
-      brokerFailing = true;
+      topology.failed(error);
     }
   };
 
@@ -65,14 +64,7 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
     if (running) return;
     running = true;
     reconcileNow()
-      .then(() => {
-        if (dbFailing) logger.info('reconciler: running again');
-        dbFailing = false;
-      })
-      .catch((error) => {
-        if (!dbFailing) logger.warn({ err: error }, 'reconciler failed; retrying on the next tick');
-        dbFailing = true;
-      })
+      .then(streak.succeeded, streak.failed)
       .finally(() => {
         running = false;
       });
