@@ -15,11 +15,12 @@ import { agentRoutes } from './routes/agents';
 import { docsRoutes } from './routes/docs';
 import { defaultEventStreamSettings, type EventStreamSettings, eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
-import { landingRoutes } from './routes/landing';
 import { marketplaceRoutes } from './routes/marketplace';
+import { meRoutes } from './routes/me';
 import type { AppEnv } from './routes/route-kit';
 import { sandboxRoutes } from './routes/sandboxes';
 import { taskRoutes } from './routes/tasks';
+import { webAppRoutes } from './routes/web-app';
 import { workflowRunRoutes } from './routes/workflow-runs';
 import { workflowRoutes } from './routes/workflows';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
@@ -50,6 +51,8 @@ export interface AppDeps {
   version?: string;
   /** This process's metrics, when something outside the app (the reconciler) counts into them too. */
   metrics?: Metrics;
+  /** The built web console served at `/` (default apps/web/dist). */
+  webDist?: string;
 }
 
 /** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
@@ -79,8 +82,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.route('/', landingRoutes());
   app.route('/', healthRoutes({ db }));
+  app.route('/', meRoutes());
   app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));
@@ -137,6 +140,8 @@ export function createApp(deps: AppDeps) {
         'Orchestration API for AI DevOps agents. Errors are application/problem+json (RFC 9457); fields are snake_case.',
     },
   });
+  // Last, after /api/openapi.json too: it answers every other GET outside the API with the console.
+  app.route('/', webAppRoutes({ distDir: deps.webDist }));
   return app;
 }
 

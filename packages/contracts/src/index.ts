@@ -3,6 +3,7 @@ export * from './common';
 export * from './events';
 export * from './marketplace';
 export * from './sandboxes';
+export * from './session';
 export * from './task-message';
 export * from './tasks';
 export * from './workflows';

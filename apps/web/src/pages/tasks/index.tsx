@@ -1,0 +1,5 @@
+import { PageHeader } from '../../components/layout';
+
+export default function TasksPage() {
+  return <PageHeader title="Tasks" />;
+}
