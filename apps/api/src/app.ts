@@ -17,6 +17,7 @@ import { defaultEventStreamSettings, type EventStreamSettings, eventRoutes } fro
 import { healthRoutes } from './routes/health';
 import { marketplaceRoutes } from './routes/marketplace';
 import { meRoutes } from './routes/me';
+import { overviewRoutes } from './routes/overview';
 import type { AppEnv } from './routes/route-kit';
 import { sandboxRoutes } from './routes/sandboxes';
 import { taskRoutes } from './routes/tasks';
@@ -84,6 +85,7 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', healthRoutes({ db }));
   app.route('/', meRoutes());
+  app.route('/', overviewRoutes({ db }));
   app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));

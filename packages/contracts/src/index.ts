@@ -2,6 +2,7 @@ export * from './agents';
 export * from './common';
 export * from './events';
 export * from './marketplace';
+export * from './overview';
 export * from './sandboxes';
 export * from './session';
 export * from './task-message';

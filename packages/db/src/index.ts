@@ -10,6 +10,7 @@ export * from './keyset';
 export * from './marketplace';
 export * from './migrate';
 export * from './outbox';
+export * from './overview';
 export * from './sandboxes';
 export * from './tasks';
 export * from './unavailable';
