@@ -18,48 +18,50 @@ export interface BarChartProps {
   format?: (value: number) => string;
 }
 
-/** Vertical bars on a scale from 0 to the largest value; each bar's tooltip has its label and value. */
-export function BarChart({ data, title, height = 120, format = String }: BarChartProps) {
-  const width = Math.max(200, data.length * 24);
+/**
+ * Vertical bars on a scale from 0 to the largest value; each bar's tooltip has its label and value.
+ * The labels are HTML around the SVG, so they stay readable at any width.
+ */
+export function BarChart({ data, title, height = 140, format = String }: BarChartProps) {
+  // A fixed coordinate width; the SVG stretches to its box (bars only, so nothing distorts visibly).
+  const width = 600;
   const max = Math.max(1, ...data.map((d) => d.value));
   const gap = 3;
   const barWidth = width / Math.max(1, data.length) - gap;
-  const plot = height - 18;
   return (
-    <svg
-      className="chart"
-      viewBox={`0 0 ${width} ${height}`}
-      preserveAspectRatio="none"
-      role="img"
-      aria-label={`${title}: ${data.map((d) => `${d.label} ${format(d.value)}`).join(', ')}`}
-    >
-      <title>{title}</title>
-      <line x1={0} x2={width} y1={plot} y2={plot} className="chart-axis" />
-      {data.map((d, i) => {
-        const h = (d.value / max) * (plot - 4);
-        return (
-          <rect
-            key={d.label}
-            x={i * (barWidth + gap)}
-            y={plot - h}
-            width={barWidth}
-            height={h}
-            className="chart-bar"
-          >
-            <title>{`${d.label}: ${format(d.value)}`}</title>
-          </rect>
-        );
-      })}
-      <text x={0} y={height - 4} className="chart-label">
-        {data[0]?.label}
-      </text>
-      <text x={width} y={height - 4} className="chart-label" textAnchor="end">
-        {data.at(-1)?.label}
-      </text>
-      <text x={2} y={10} className="chart-label">
-        {format(max)}
-      </text>
-    </svg>
+    <figure className="chart-figure">
+      <div className="chart-scale muted">{format(max)}</div>
+      <svg
+        className="chart chart-bars"
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        style={{ height }}
+        role="img"
+        aria-label={`${title}: ${data.map((d) => `${d.label} ${format(d.value)}`).join(', ')}`}
+      >
+        <title>{title}</title>
+        {data.map((d, i) => {
+          const h = (d.value / max) * (height - 2);
+          return (
+            <rect
+              key={d.label}
+              x={i * (barWidth + gap)}
+              y={height - 1 - h}
+              width={barWidth}
+              height={h}
+              className="chart-bar"
+            >
+              <title>{`${d.label}: ${format(d.value)}`}</title>
+            </rect>
+          );
+        })}
+        <line x1={0} x2={width} y1={height - 0.5} y2={height - 0.5} className="chart-axis" />
+      </svg>
+      <figcaption className="chart-axis-labels muted">
+        <span>{data[0]?.label}</span>
+        <span>{data.at(-1)?.label}</span>
+      </figcaption>
+    </figure>
   );
 }
 

@@ -1,5 +1,13 @@
-import { PageHeader } from '../../components/layout';
+import { Route, Routes } from 'react-router';
+import { TaskDetail } from './task-detail';
+import { TasksHome } from './tasks-home';
 
-export default function TasksPage() {
-  return <PageHeader title="Tasks" />;
+/** /tasks (board, table, create) and /tasks/:taskId (detail). */
+export default function TasksSection() {
+  return (
+    <Routes>
+      <Route index element={<TasksHome />} />
+      <Route path=":taskId" element={<TaskDetail />} />
+    </Routes>
+  );
 }
