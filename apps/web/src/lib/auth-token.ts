@@ -46,38 +46,3 @@ export function captureTokenFromHash(
   storeToken(token);
   return token;
 }
-
-export interface TokenClaims {
-  sub?: string;
-  email?: string;
-  role?: string;
-  /** Seconds since the epoch. */
-  exp?: number;
-}
-
-/**
- * Reads a JWT's claims without checking it (the API checks it); null for anything that is not a
- * three-part JWT, such as an agent key. Used only to show the expiry and sign out when it passes.
- */
-export function readClaims(token: string): TokenClaims | null {
-  const part = token.split('.')[1];
-  if (!part || token.split('.').length !== 3) return null;
-  try {
-    const json = atob(
-      part
-        .replaceAll('-', '+')
-        .replaceAll('_', '/')
-        .padEnd(Math.ceil(part.length / 4) * 4, '='),
-    );
-    const claims = JSON.parse(json) as Record<string, unknown>;
-    const meta = claims.app_metadata as { role?: unknown } | undefined;
-    return {
-      sub: typeof claims.sub === 'string' ? claims.sub : undefined,
-      email: typeof claims.email === 'string' ? claims.email : undefined,
-      role: typeof meta?.role === 'string' ? meta.role : undefined,
-      exp: typeof claims.exp === 'number' ? claims.exp : undefined,
-    };
-  } catch {
-    return null;
-  }
-}
