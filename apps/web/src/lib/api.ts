@@ -11,7 +11,9 @@ export class ApiError extends Error {
     readonly status: number,
     readonly problem: Problem,
   ) {
-    super(problem.detail ? `${problem.title}: ${problem.detail}` : problem.title);
+    // Many details already start with the title ("Authentication required: …"): say it once.
+    const { title, detail } = problem;
+    super(!detail ? title : detail.startsWith(title) ? detail : `${title}: ${detail}`);
   }
 }
 

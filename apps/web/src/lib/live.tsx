@@ -19,7 +19,7 @@ import { openEventStream, type StreamStatus } from './sse';
 /** How many events the activity feed keeps. */
 export const RECENT_EVENTS = 50;
 /** Stale queries are refetched at most this often, so a burst of events costs one refetch a page. */
-export const INVALIDATE_EVERY_MS = 400;
+export const INVALIDATE_EVERY_MS = 500;
 
 type Listener = (event: PlatformEvent) => void;
 
@@ -32,14 +32,21 @@ interface LiveValue {
 const LiveContext = createContext<LiveValue | null>(null);
 
 /**
- * Collects query prefixes and invalidates them together, at most once per `everyMs`: a thousand
- * task events in a second cost each open list one refetch, not a thousand.
+ * Collects query prefixes and invalidates them together, at most once per `everyMs`: the first
+ * event after a quiet spell is applied at once, and a burst (a thousand task events in a second)
+ * costs each open list one refetch per window, not a thousand.
  */
-export function createInvalidator(queryClient: QueryClient, everyMs = INVALIDATE_EVERY_MS) {
+export function createInvalidator(
+  queryClient: QueryClient,
+  everyMs = INVALIDATE_EVERY_MS,
+  now = () => Date.now(),
+) {
   const pending = new Map<string, readonly unknown[]>();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastFlush = Number.NEGATIVE_INFINITY;
   const flush = () => {
     timer = undefined;
+    lastFlush = now();
     const keys = [...pending.values()];
     pending.clear();
     for (const queryKey of keys) void queryClient.invalidateQueries({ queryKey });
@@ -47,10 +54,11 @@ export function createInvalidator(queryClient: QueryClient, everyMs = INVALIDATE
   return {
     add(keys: readonly (readonly unknown[])[]) {
       for (const key of keys) pending.set(JSON.stringify(key), key);
-      timer ??= setTimeout(flush, everyMs);
+      timer ??= setTimeout(flush, Math.max(0, lastFlush + everyMs - now()));
     },
     cancel() {
       clearTimeout(timer);
+      timer = undefined;
       pending.clear();
     },
   };
