@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { defaultBackoff } from '@devart/core';
-import { insertAgent } from '@devart/db';
+import { getTask, insertAgent } from '@devart/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
 import {
@@ -15,6 +15,7 @@ import {
   reportFailure,
   requeueQuarantined,
 } from './services/failures';
+import { taskEvent } from './services/lifecycle-events';
 import { cancelTaskById, createTask, createTasks } from './services/tasks';
 import { cancelRun, triggerRun } from './services/workflow-runs';
 import { createWorkflow } from './services/workflows';
@@ -73,6 +74,8 @@ describe(`the event log on ${backend}`, () => {
     });
     expect(typesAndTasks(created)).toEqual([['task.created', one]]);
     expect(created[0]!.data).toMatchObject({ status: 'TODO', attempt: 1, retry_count: 0, title: 'one' });
+    const createdRow = (await getTask(current.db, one))!;
+    expect(created[0]!.data).toEqual(JSON.parse(JSON.stringify(taskEvent('task.created', createdRow).data)));
 
     let batch: string[] = [];
     const createdBatch = await recorded(async () => {
@@ -113,6 +116,9 @@ describe(`the event log on ${backend}`, () => {
     );
     expect(typesAndTasks(doneOne)).toEqual([['task.done', one]]);
     expect(doneOne[0]!.data).toMatchObject({ status: 'DONE', cost: '0.25', duration_ms: expect.any(Number) });
+    // The statement builds the snapshot in SQL; it is exactly the one taskEvent builds everywhere else.
+    const doneRow = (await getTask(current.db, one))!;
+    expect(doneOne[0]!.data).toEqual(JSON.parse(JSON.stringify(taskEvent('task.done', doneRow).data)));
 
     const doneBatch = await recorded(() =>
       completeAgentTasks(

@@ -1,5 +1,6 @@
 import type { TaskStatus } from '@devart/contracts';
 import type { Queryable } from './client';
+import { flushEvents, taskEventsCtes } from './events';
 import { qualifiedTaskColumns, type TaskRow } from './tasks';
 
 /** Per-item answer of a batched agent report, as the single-task calls would have answered. */
@@ -28,7 +29,8 @@ async function snapshots(db: Queryable, ids: string[]): Promise<Map<string, Snap
 
 /**
  * Many fenced claims of one agent in one statement (one commit for the whole batch). A task locked
- * by a concurrent claim is skipped rather than waited for: that claim is taking it anyway.
+ * by a concurrent claim is skipped rather than waited for: that claim is taking it anyway. The
+ * same statement appends task.started for each task it started (taskEventsCtes).
  */
 export async function startTasks(
   db: Queryable,
@@ -39,9 +41,13 @@ export async function startTasks(
     leaseSeconds: number;
   },
 ): Promise<BatchItemOutcome[]> {
+  await flushEvents(db);
   const { rows } = await db.query<TaskRow>(
     `WITH req AS (
-       SELECT DISTINCT ON (task_id) task_id, attempt FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid, attempt int)
+       SELECT DISTINCT ON (r.task_id) r.task_id, r.attempt, e.ord
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, ord),
+         LATERAL jsonb_to_record(e.item) AS r(task_id uuid, attempt int)
+       ORDER BY r.task_id, e.ord
      ), agent AS (
        SELECT id, capabilities FROM agents WHERE id = $2 AND revoked_at IS NULL
      ), claimable AS (
@@ -59,11 +65,13 @@ export async function startTasks(
        INSERT INTO task_attempts (task_id, attempt, agent_id)
        SELECT id, attempt, agent_id FROM started
        ON CONFLICT (task_id, attempt) DO NOTHING
+       RETURNING 1
      ), busy AS (
        UPDATE agents SET status = 'BUSY'
        WHERE id = $2 AND status <> 'BUSY' AND EXISTS (SELECT 1 FROM started)
-     )
-     SELECT * FROM started`,
+       RETURNING 1
+     ), ${taskEventsCtes({ type: 'task.started', source: 'started', request: 'req', after: ['started', 'opened', 'busy'] })}
+     SELECT started.* FROM started LEFT JOIN events_notified ON true`,
     [JSON.stringify(input.items), input.agentId, input.leaseSeconds],
   );
   const started = new Map(rows.map((r) => [r.id, r]));
@@ -107,7 +115,17 @@ export async function startTasks(
   });
 }
 
-/** Many completions of one agent in one statement: each refused unless this agent still holds that attempt. */
+/** Whether completeTasks appended task.done for these rows it completed (no workflow step among them). */
+export function doneEventsRecorded(done: readonly TaskRow[]): boolean {
+  return done.every((task) => task.workflow_run_id === null);
+}
+
+/**
+ * Many completions of one agent in one statement: each refused unless this agent still holds that
+ * attempt. The same statement appends task.done for each task it completed (taskEventsCtes),
+ * unless one of them is a workflow step (see doneEventsRecorded): the caller then appends them
+ * itself, since advancing the run locks it and the events lock must come last.
+ */
 export async function completeTasks(
   db: Queryable,
   input: {
@@ -115,10 +133,13 @@ export async function completeTasks(
     items: { task_id: string; attempt?: number; result: unknown; cost: string | null }[];
   },
 ): Promise<BatchItemOutcome[]> {
+  await flushEvents(db);
   const { rows } = await db.query<TaskRow>(
     `WITH req AS (
-       SELECT DISTINCT ON (task_id) task_id, attempt, result, cost
-       FROM jsonb_to_recordset($1::jsonb) AS r(task_id uuid, attempt int, result jsonb, cost numeric)
+       SELECT DISTINCT ON (r.task_id) r.task_id, r.attempt, r.result, r.cost, e.ord
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, ord),
+         LATERAL jsonb_to_record(e.item) AS r(task_id uuid, attempt int, result jsonb, cost numeric)
+       ORDER BY r.task_id, e.ord
      ), done AS (
        UPDATE tasks t SET status = 'DONE', result = req.result, cost = req.cost, completed_at = now(),
          updated_at = now(), lease_expires_at = NULL
@@ -129,14 +150,22 @@ export async function completeTasks(
      ), closed AS (
        UPDATE task_attempts a SET ended_at = now(), outcome = 'DONE'
        FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
+       RETURNING 1
      ), freed AS (
        UPDATE agents SET status = 'IDLE'
        WHERE id = $2 AND status <> 'IDLE' AND EXISTS (SELECT 1 FROM done)
          AND NOT EXISTS (
            SELECT 1 FROM tasks WHERE agent_id = $2 AND status = 'IN_PROGRESS' AND id NOT IN (SELECT id FROM done)
          )
-     )
-     SELECT * FROM done`,
+       RETURNING 1
+     ), ${taskEventsCtes({
+       type: 'task.done',
+       source: 'done',
+       request: 'req',
+       after: ['done', 'closed', 'freed'],
+       only: 'NOT EXISTS (SELECT 1 FROM done WHERE workflow_run_id IS NOT NULL)',
+     })}
+     SELECT done.* FROM done LEFT JOIN events_notified ON true`,
     [JSON.stringify(input.items.map((i) => ({ ...i, result: i.result ?? null }))), input.agentId],
   );
   const done = new Map(rows.map((r) => [r.id, r]));

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
+import { completeTasks, startTasks } from './agent-work-batch';
+import { insertAgent } from './agents';
 import { appendEvents, EVENTS_CHANNEL } from './events';
+import { insertTasksRecorded } from './tasks';
 
 let current: TestDatabase;
 beforeAll(async () => {
@@ -112,6 +115,57 @@ describe(`appendEvents on ${backend}`, () => {
         expect(rows[i]!.task_id).toBe(rows[i + 1]!.task_id);
         expect([rows[i]!.type, rows[i + 1]!.type]).toEqual(['task.created', 'task.started']);
       }
+    },
+  );
+
+  it.runIf(backend === 'postgres')(
+    'takes the events lock last in a statement that appends events: a transaction holding a task row and then appending never deadlocks with it',
+    async () => {
+      const agent = await insertAgent(current.db, {
+        name: 'lock-order agent',
+        capabilities: ['lock-order'],
+        apiKeyHash: 'x',
+        createdBy: null,
+      });
+      const [x, y] = await insertTasksRecorded(current.db, [
+        { title: 'x', capability: 'lock-order', created_by: null },
+        { title: 'y', capability: 'lock-order', created_by: null },
+      ]);
+      await startTasks(current.db, {
+        agentId: agent.id,
+        agentCapabilities: ['lock-order'],
+        items: [{ task_id: y!.id }, { task_id: x!.id }],
+        leaseSeconds: 60,
+      });
+      const before = await lastId();
+      let holding!: () => void;
+      const rowHeld = new Promise<void>((resolve) => {
+        holding = resolve;
+      });
+      // Like a cancel: the row first, its event at the end.
+      const holder = current.db.transaction(async (tx) => {
+        await tx.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [x!.id]);
+        holding();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        appendEvents(tx, [{ type: 'task.requeued', task_id: x!.id }]);
+      });
+      await rowHeld;
+      // Completes y at once, then waits for x's row; it must not hold the events lock meanwhile.
+      const completing = completeTasks(current.db, {
+        agentId: agent.id,
+        items: [
+          { task_id: y!.id, result: null, cost: null },
+          { task_id: x!.id, result: null, cost: null },
+        ],
+      });
+      await Promise.all([holder, completing]);
+      expect((await completing).map((o) => o.outcome)).toEqual(['ok', 'ok']);
+      // The holder committed first, so its event has the smaller id; the statement's follow in request order.
+      expect((await eventsAfter(before)).map((r) => [r.type, r.task_id])).toEqual([
+        ['task.requeued', x!.id],
+        ['task.done', y!.id],
+        ['task.done', x!.id],
+      ]);
     },
   );
 });

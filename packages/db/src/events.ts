@@ -58,8 +58,8 @@ export function appendEvents(tx: Queryable, events: readonly NewEvent[]): void {
  */
 export async function flushEvents(tx: Queryable): Promise<void> {
   const events = buffers.get(tx);
-  buffers.delete(tx);
   if (!events || events.length === 0) return;
+  buffers.set(tx, []);
   // The lock CTE feeds the INSERT's rows, so nextval runs only once the lock is held.
   await tx.query(
     `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
@@ -74,6 +74,57 @@ export async function flushEvents(tx: Queryable): Promise<void> {
      SELECT pg_notify('${EVENTS_CHANNEL}', jsonb_build_object('to', max(id))::text) FROM inserted`,
     [JSON.stringify(events), EVENTS_LOCK_KEY],
   );
+}
+
+/**
+ * CTEs that append a task event for each row of the CTE `source` (task columns, as RETURNING
+ * gives them) inside the statement that changed those tasks: no second round trip, no snapshot
+ * built in the API process. The same snapshot as the API's taskEvent (lifecycle-events.ts), the
+ * same lock and NOTIFY as flushEvents.
+ *
+ * The lock must stay the last lock a transaction takes (the others wait for it in their last
+ * step, holding theirs): it is taken only once every CTE named in `after` (the statement's other
+ * writes, each with a RETURNING) has finished, and the caller takes no other lock after the
+ * statement. `only`, if given, is a condition on the statement's rows without which nothing is
+ * appended (the caller then appends the events itself). The events follow the order of the items
+ * the caller named: `request` is a CTE with each item's `task_id` and its position `ord` (without
+ * it, the order of `source`'s rows, as an INSERT's RETURNING gives them). Name
+ * `events_notified` in the main query (a plain CTE nobody reads is never run), and call
+ * flushEvents before the statement so events buffered earlier in the transaction come first.
+ *
+ * @example
+ * `WITH req AS (…), done AS (UPDATE tasks t … RETURNING ${qualifiedTaskColumns}),
+ *  ${taskEventsCtes({ type: 'task.done', source: 'done', request: 'req', after: ['done'] })}
+ *  SELECT done.* FROM done LEFT JOIN events_notified ON true`
+ */
+export function taskEventsCtes(input: {
+  type: 'task.created' | 'task.started' | 'task.done';
+  source: string;
+  request?: string;
+  after: readonly string[];
+  only?: string;
+}): string {
+  const ready = [...input.after.map((cte) => `(SELECT count(*) FROM ${cte}) >= 0`), input.only ?? 'true'];
+  return `events_lock AS MATERIALIZED (
+       SELECT true AS held FROM (SELECT pg_advisory_xact_lock(${EVENTS_LOCK_KEY})) l WHERE ${ready.join(' AND ')}
+     ), events_appended AS (
+       INSERT INTO events (type, task_id, workflow_run_id, agent_id, data)
+       SELECT '${input.type}', s.id, s.workflow_run_id, s.agent_id,
+         jsonb_build_object('status', s.status, 'attempt', s.attempt, 'retry_count', s.retry_count,
+           'title', s.title, 'capability', s.capability)
+         || jsonb_strip_nulls(jsonb_build_object('step_key', s.step_key, 'cost', s.cost::text,
+           'duration_ms', floor(extract(epoch FROM s.completed_at) * 1000)::bigint
+             - floor(extract(epoch FROM s.started_at) * 1000)::bigint,
+           'error', left(s.last_error, 500),
+           'next_attempt_at', to_char(s.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+       FROM ${input.source} s ${input.request ? `JOIN ${input.request} r ON r.task_id = s.id` : ''}
+       WHERE (SELECT held FROM events_lock)
+       ${input.request ? 'ORDER BY r.ord' : ''}
+       RETURNING id
+     ), events_notified AS (
+       SELECT pg_notify('${EVENTS_CHANNEL}', jsonb_build_object('to', max(id))::text) AS sent
+       FROM events_appended HAVING count(*) > 0
+     )`;
 }
 
 /** The first 500 code points of an error (a UTF-16 slice can split a surrogate pair, which jsonb refuses). */

@@ -1,5 +1,6 @@
 import type { TaskStatus } from '@devart/contracts';
 import type { Queryable } from './client';
+import { flushEvents, taskEventsCtes } from './events';
 import { keysetPage, keysetQuery, newestFirst } from './keyset';
 
 export interface TaskRow {
@@ -57,7 +58,20 @@ export interface NewTask {
  * trip however many): a task is never stored without its message, nor published without its row.
  */
 export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<TaskRow[]> {
+  return insertTaskRows(db, tasks, false);
+}
+
+/**
+ * insertTasks that also appends task.created for each task in the same statement (see
+ * taskEventsCtes), in the order given. The caller's transaction must take no lock after it.
+ */
+export async function insertTasksRecorded(db: Queryable, tasks: NewTask[]): Promise<TaskRow[]> {
+  return insertTaskRows(db, tasks, true);
+}
+
+async function insertTaskRows(db: Queryable, tasks: NewTask[], recorded: boolean): Promise<TaskRow[]> {
   if (tasks.length === 0) return [];
+  if (recorded) await flushEvents(db);
   const { rows } = await db.query<TaskRow>(
     `WITH inserted AS (
        INSERT INTO tasks (title, description, capability, payload, priority, max_retries, retry_backoff, created_by,
@@ -75,8 +89,14 @@ export async function insertTasks(db: Queryable, tasks: NewTask[]): Promise<Task
        SELECT devart_task_topic(capability),
               devart_task_message(id, attempt, capability, title, payload, workflow_run_id)
        FROM inserted WHERE status = 'TODO'
-     )
-     SELECT * FROM inserted`,
+       RETURNING 1
+     )${
+       recorded
+         ? `, ${taskEventsCtes({ type: 'task.created', source: 'inserted', after: ['inserted', 'queued'] })}
+     SELECT inserted.* FROM inserted LEFT JOIN events_notified ON true`
+         : `
+     SELECT * FROM inserted`
+     }`,
     [JSON.stringify(tasks.map((task, ord) => ({ ...task, ord })))],
   );
   return rows;

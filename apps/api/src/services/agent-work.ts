@@ -6,6 +6,7 @@ import {
   completeTask,
   completeTasks,
   type Db,
+  doneEventsRecorded,
   heartbeatTask,
   startTask,
   startTasks,
@@ -75,7 +76,6 @@ export async function startAgentTask(
         attempt: input.attempt,
         leaseSeconds: settings.leaseSeconds,
       });
-      if (started.outcome === 'ok') appendEvents(tx, [taskEvent('task.started', started.task)]);
       return started;
     }),
   );
@@ -108,7 +108,7 @@ export async function completeAgentTask(
       cost: cost === undefined ? null : String(cost),
     });
     if (completed.outcome !== 'ok') return { completed, runs: [] };
-    appendEvents(tx, [taskEvent('task.done', completed.task)]);
+    if (!doneEventsRecorded([completed.task])) appendEvents(tx, [taskEvent('task.done', completed.task)]);
     const runs = await advanceRuns(tx, [completed.task]);
     return { completed, runs };
   });
@@ -144,10 +144,6 @@ export async function startAgentTasks(
       items,
       leaseSeconds: settings.leaseSeconds,
     });
-    appendEvents(
-      tx,
-      started.flatMap((o) => (o.outcome === 'ok' ? [taskEvent('task.started', o.task)] : [])),
-    );
     return started;
   });
   observer?.tasksStarted(outcomes.flatMap((o) => (o.outcome === 'ok' ? [o.task] : [])));
@@ -174,10 +170,12 @@ export async function completeAgentTasks(
       })),
     });
     const done = completed.flatMap((o) => (o.outcome === 'ok' ? [o.task] : []));
-    appendEvents(
-      tx,
-      done.map((task) => taskEvent('task.done', task)),
-    );
+    if (!doneEventsRecorded(done)) {
+      appendEvents(
+        tx,
+        done.map((task) => taskEvent('task.done', task)),
+      );
+    }
     const runs = await advanceRuns(tx, done);
     return { completed, done, runs };
   });

@@ -102,13 +102,40 @@ export async function revokeAgentKey(db: Db, brokerAccess: BrokerAccess, agentId
  * agent that was OFFLINE is IDLE again and agent.online is appended.
  */
 export async function agentSeen(tx: Queryable, agentId: string): Promise<void> {
+  if (recentSigns.due(agentId)) await recordSign(tx, agentId);
+}
+
+async function recordSign(tx: Queryable, agentId: string): Promise<void> {
   const back = await markAgentSeen(tx, agentId);
   if (back) appendEvents(tx, [agentEvent('agent.online', back)]);
 }
 
+/**
+ * The agents this process recorded a sign of life for in the last second. markAgentSeen ignores
+ * signs less than a second apart anyway, so a busy agent's next calls skip the statement rather
+ * than send one that changes nothing: one round trip a second per agent instead of one a request.
+ * An agent cannot go OFFLINE meanwhile, since that takes at least a second of silence
+ * (AGENT_OFFLINE_SECONDS ≥ 1).
+ */
+const recentSigns = {
+  seenAt: new Map<string, number>(),
+  due(agentId: string): boolean {
+    const now = Date.now();
+    const last = this.seenAt.get(agentId);
+    if (last !== undefined && now - last < 1_000) return false;
+    if (this.seenAt.size >= 10_000) {
+      for (const [id, at] of this.seenAt) if (now - at >= 1_000) this.seenAt.delete(id);
+    }
+    this.seenAt.set(agentId, now);
+    return true;
+  },
+};
+
 /** An agent's call with no task in it (the SDK's presence ping): a sign of life of its own. */
 export async function recordAgentAlive(db: Db, agentId: string): Promise<void> {
-  await db.transaction((tx) => agentSeen(tx, agentId));
+  // Rare (every 30 s), so always sent: it is how an agent marked OFFLINE while idle comes back.
+  recentSigns.due(agentId);
+  await db.transaction((tx) => recordSign(tx, agentId));
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   type Db,
   endWorkflowRun,
   getTask,
-  insertTasks,
+  insertTasksRecorded,
   listTasks,
   type TaskFilter,
   type TaskRow,
@@ -21,19 +21,14 @@ export async function createTask(db: Db, input: CreateTaskBody, createdBy: strin
   return task!;
 }
 
-/** Up to 1,000 tasks in one statement (and their events in one more): all stored and queued, or none. */
+/** Up to 1,000 tasks and their task.created events in one statement: all stored and queued, or none. */
 export function createTasks(db: Db, inputs: CreateTaskBody[], createdBy: string): Promise<TaskRow[]> {
-  return db.transaction(async (tx) => {
-    const tasks = await insertTasks(
+  return db.transaction((tx) =>
+    insertTasksRecorded(
       tx,
       inputs.map((input) => ({ ...input, created_by: createdBy })),
-    );
-    appendEvents(
-      tx,
-      tasks.map((task) => taskEvent('task.created', task)),
-    );
-    return tasks;
-  });
+    ),
+  );
 }
 
 export async function findTask(db: Db, taskId: string): Promise<TaskRow> {
