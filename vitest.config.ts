@@ -11,7 +11,8 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['apps/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: ['apps/web/**', '**/node_modules/**'],
+          // test/browser runs on its own (npm run test:browser): chromium against a real devart start.
+          exclude: ['apps/web/**', 'test/browser/**', '**/node_modules/**'],
           globalSetup: ['./test/global-setup.ts'],
         },
       },
