@@ -18,39 +18,42 @@ function percentile(values: number[], p: number): number | null {
   return sorted[lower]! + (sorted[upper]! - sorted[lower]!) * (pos - lower);
 }
 
-describe(`workflow statistics on ${backend}`, () => {
-  it('match values computed independently over a seeded history of 200 runs', async () => {
-    const { rows } = await api.db.query<{ id: string }>(
-      `INSERT INTO workflows (name, definition) VALUES ('stats', '{"steps": []}') RETURNING id`,
-    );
-    const workflowId = rows[0]!.id;
-    const base = Date.parse('2026-10-01T00:00:00Z');
-    const runs = Array.from({ length: 200 }, (_, i) => {
-      const status = i % 10 < 7 ? 'COMPLETED' : i % 10 < 9 ? 'FAILED' : 'CANCELLED';
-      const start = base + i * 60_000;
-      const duration = ((i * 37) % 1000) + 100;
-      const cents = (i % 5) * 10 + 5;
-      return {
-        i,
-        status,
-        start,
-        end: start + duration,
-        duration,
-        cost: `0.${String(cents).padStart(2, '0')}`,
-      };
-    });
-    const steps = runs.flatMap((run) => [
-      { run: run.i, key: 'build', status: 'DONE', duration: 50 + ((run.i * 13) % 200), retries: run.i % 3 },
-      {
-        run: run.i,
-        key: 'deploy',
-        status: run.status === 'FAILED' ? 'QUARANTINED' : run.status === 'CANCELLED' ? 'CANCELLED' : 'DONE',
-        duration: 20 + ((run.i * 7) % 90),
-        retries: run.status === 'FAILED' ? 3 : 0,
-      },
-    ]);
-    await api.db.query(
-      `WITH r AS (
+/**
+ * 200 runs one minute apart from 2026-10-01T00:00Z: 70 % COMPLETED, 20 % FAILED, 10 % CANCELLED,
+ * each with a build and a deploy step.
+ */
+async function seedHistory() {
+  const { rows } = await api.db.query<{ id: string }>(
+    `INSERT INTO workflows (name, definition) VALUES ('stats', '{"steps": []}') RETURNING id`,
+  );
+  const workflowId = rows[0]!.id;
+  const base = Date.parse('2026-10-01T00:00:00Z');
+  const runs = Array.from({ length: 200 }, (_, i) => {
+    const status = i % 10 < 7 ? 'COMPLETED' : i % 10 < 9 ? 'FAILED' : 'CANCELLED';
+    const start = base + i * 60_000;
+    const duration = ((i * 37) % 1000) + 100;
+    const cents = (i % 5) * 10 + 5;
+    return {
+      i,
+      status,
+      start,
+      end: start + duration,
+      duration,
+      cost: `0.${String(cents).padStart(2, '0')}`,
+    };
+  });
+  const steps = runs.flatMap((run) => [
+    { run: run.i, key: 'build', status: 'DONE', duration: 50 + ((run.i * 13) % 200), retries: run.i % 3 },
+    {
+      run: run.i,
+      key: 'deploy',
+      status: run.status === 'FAILED' ? 'QUARANTINED' : run.status === 'CANCELLED' ? 'CANCELLED' : 'DONE',
+      duration: 20 + ((run.i * 7) % 90),
+      retries: run.status === 'FAILED' ? 3 : 0,
+    },
+  ]);
+  await api.db.query(
+    `WITH r AS (
          INSERT INTO workflow_runs (workflow_id, status, start_time, end_time, total_cost)
          SELECT $1, x.status, to_timestamp(x.start / 1000.0), to_timestamp(x."end" / 1000.0), x.cost::numeric
          FROM jsonb_to_recordset($2::jsonb) AS x(i int, status text, start float8, "end" float8, cost text)
@@ -63,9 +66,14 @@ describe(`workflow statistics on ${backend}`, () => {
        SELECT s.key, s.key, s.status, numbered.id, to_timestamp(0), to_timestamp(s.duration / 1000.0), s.retries
        FROM jsonb_to_recordset($3::jsonb) AS s(run int, key text, status text, duration float8, retries int)
        JOIN numbered ON numbered.i = s.run`,
-      [workflowId, JSON.stringify(runs), JSON.stringify(steps)],
-    );
+    [workflowId, JSON.stringify(runs), JSON.stringify(steps)],
+  );
+  return { workflowId, base, runs, steps };
+}
 
+describe(`workflow statistics on ${backend}`, () => {
+  it('match values computed independently over a seeded history of 200 runs', async () => {
+    const { workflowId, base, runs, steps } = await seedHistory();
     const res = await api.call('GET', `/api/workflows/${workflowId}/stats`, {
       auth: await api.token('viewer'),
     });
@@ -130,6 +138,84 @@ describe(`workflow statistics on ${backend}`, () => {
     const bad = await api.call('GET', `/api/workflows/${workflowId}/stats?since=yesterday`, {
       auth: await api.token('viewer'),
     });
+    expect(bad.status).toBe(400);
+  });
+
+  it('group the runs by the hour (or minute, or day) they started, oldest first, with each bucket’s percentiles', async () => {
+    const { workflowId, base, runs } = await seedHistory();
+    const viewer = await api.token('viewer');
+    const res = await api.call('GET', `/api/workflows/${workflowId}/stats?bucket=hour`, { auth: viewer });
+    expect(res.status).toBe(200);
+    const { over_time } = (await res.json()) as {
+      over_time: {
+        bucket: string;
+        points: {
+          start: string;
+          runs: number;
+          completed: number;
+          failed: number;
+          cancelled: number;
+          duration_ms: { p50: number | null; p95: number | null };
+          cost: { p50: string | null; p95: string | null; total: string | null };
+        }[];
+      };
+    };
+    expect(over_time.bucket).toBe('hour');
+    // Runs i = 0..199 start i minutes after midnight: hours 00, 01, 02 hold 60 each, 03 the last 20.
+    expect(over_time.points.map((p) => [p.start, p.runs])).toEqual([
+      ['2026-10-01T00:00:00.000Z', 60],
+      ['2026-10-01T01:00:00.000Z', 60],
+      ['2026-10-01T02:00:00.000Z', 60],
+      ['2026-10-01T03:00:00.000Z', 20],
+    ]);
+    /** percentile_disc: the first value whose cumulative share reaches p. */
+    const discrete = (values: number[], p: number) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
+    };
+    over_time.points.forEach((point, hour) => {
+      const mine = runs.filter((r) => Math.floor((r.start - base) / 3_600_000) === hour);
+      const completed = mine.filter((r) => r.status === 'COMPLETED');
+      expect(point).toMatchObject({
+        completed: completed.length,
+        failed: mine.filter((r) => r.status === 'FAILED').length,
+        cancelled: mine.filter((r) => r.status === 'CANCELLED').length,
+      });
+      expect(point.duration_ms.p50).toBeCloseTo(
+        percentile(
+          completed.map((r) => r.duration),
+          0.5,
+        )!,
+        3,
+      );
+      expect(point.duration_ms.p95).toBeCloseTo(
+        percentile(
+          completed.map((r) => r.duration),
+          0.95,
+        )!,
+        3,
+      );
+      const cents = completed.map((r) => Math.round(Number(r.cost) * 100));
+      expect(Math.round(Number(point.cost.p50) * 100)).toBe(discrete(cents, 0.5));
+      expect(Math.round(Number(point.cost.p95) * 100)).toBe(discrete(cents, 0.95));
+      const total = mine.reduce((sum, r) => sum + Math.round(Number(r.cost) * 100), 0);
+      expect(Math.round(Number(point.cost.total) * 100)).toBe(total);
+    });
+
+    const byDay = (await (
+      await api.call('GET', `/api/workflows/${workflowId}/stats`, { auth: viewer })
+    ).json()) as { over_time: { bucket: string; points: { start: string; runs: number }[] } };
+    expect(byDay.over_time).toEqual({
+      bucket: 'day',
+      points: [expect.objectContaining({ start: '2026-10-01T00:00:00.000Z', runs: 200 })],
+    });
+    const byMinute = (await (
+      await api.call('GET', `/api/workflows/${workflowId}/stats?bucket=minute`, { auth: viewer })
+    ).json()) as { over_time: { points: { start: string; runs: number }[] } };
+    expect(byMinute.over_time.points).toHaveLength(200);
+    expect(byMinute.over_time.points.at(-1)?.start).toBe('2026-10-01T03:19:00.000Z');
+
+    const bad = await api.call('GET', `/api/workflows/${workflowId}/stats?bucket=week`, { auth: viewer });
     expect(bad.status).toBe(400);
   });
 });

@@ -135,6 +135,7 @@ export const MarketplaceItemSummary = z
     downloads_all_versions: z.int().meta({ description: 'Installs of every version of this name.' }),
   })
   .meta({ id: 'MarketplaceItemSummary' });
+export type MarketplaceItemSummary = z.infer<typeof MarketplaceItemSummary>;
 
 export const MarketplaceQuality = z
   .object({
@@ -147,6 +148,7 @@ export const MarketplaceQuality = z
     median_cost: z.string().nullable().meta({ description: 'Of completed runs, exact decimal.' }),
   })
   .meta({ id: 'MarketplaceQuality' });
+export type MarketplaceQuality = z.infer<typeof MarketplaceQuality>;
 
 export const MarketplaceItem = z
   .object({
@@ -158,10 +160,12 @@ export const MarketplaceItem = z
     }),
   })
   .meta({ id: 'MarketplaceItem' });
+export type MarketplaceItem = z.infer<typeof MarketplaceItem>;
 
 export const MarketplacePage = z
   .object({ items: z.array(MarketplaceItemSummary), next_cursor: z.string().nullable() })
   .meta({ id: 'MarketplacePage' });
+export type MarketplacePage = z.infer<typeof MarketplacePage>;
 
 export const MarketplaceSort = z.enum(['relevance', 'newest', 'name', 'downloads']);
 export type MarketplaceSort = z.infer<typeof MarketplaceSort>;
@@ -222,6 +226,7 @@ export const MarketplaceVersions = z
       .meta({ description: 'Every version, yanked too, by semver precedence, newest first.' }),
   })
   .meta({ id: 'MarketplaceVersions' });
+export type MarketplaceVersions = z.infer<typeof MarketplaceVersions>;
 
 export const InstallMarketplaceItemBody = z
   .strictObject({
@@ -256,3 +261,4 @@ export const MarketplaceInstall = z
       .optional(),
   })
   .meta({ id: 'MarketplaceInstall' });
+export type MarketplaceInstall = z.infer<typeof MarketplaceInstall>;

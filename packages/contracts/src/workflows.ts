@@ -95,10 +95,12 @@ export const Workflow = z
       .meta({ description: 'The marketplace item it was installed from, if any.' }),
   })
   .meta({ id: 'Workflow' });
+export type Workflow = z.infer<typeof Workflow>;
 
 export const WorkflowPage = z
   .object({ items: z.array(Workflow), next_cursor: z.string().nullable() })
   .meta({ id: 'WorkflowPage' });
+export type WorkflowPage = z.infer<typeof WorkflowPage>;
 
 export const WorkflowListQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
@@ -137,10 +139,40 @@ export const WorkflowRun = z
       .meta({ description: 'Exact sum of the steps’ costs, as a decimal string.' }),
   })
   .meta({ id: 'WorkflowRun' });
+export type WorkflowRun = z.infer<typeof WorkflowRun>;
+
+/** One step of a run as GET /api/workflow-runs/{runId} shows it: its task, timing and cost. */
+export const WorkflowRunStep = z
+  .object({
+    task_id: z.guid(),
+    step_key: z.string(),
+    title: z.string(),
+    status: z
+      .string()
+      .meta({ description: 'The step task’s status (PENDING until its dependencies are DONE).' }),
+    attempts: z.int(),
+    retry_count: z.int(),
+    started_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+    duration_ms: z
+      .number()
+      .nullable()
+      .meta({ description: 'started_at → completed_at; null until it completed.' }),
+    cost: z.string().nullable(),
+    last_error: z.string().nullable(),
+  })
+  .meta({ id: 'WorkflowRunStep' });
+export type WorkflowRunStep = z.infer<typeof WorkflowRunStep>;
+
+export const WorkflowRunDetail = WorkflowRun.extend({
+  steps: z.array(WorkflowRunStep).meta({ description: 'In the order the definition lists them.' }),
+}).meta({ id: 'WorkflowRunDetail' });
+export type WorkflowRunDetail = z.infer<typeof WorkflowRunDetail>;
 
 export const WorkflowRunPage = z
   .object({ items: z.array(WorkflowRun), next_cursor: z.string().nullable() })
   .meta({ id: 'WorkflowRunPage' });
+export type WorkflowRunPage = z.infer<typeof WorkflowRunPage>;
 
 export const WorkflowRunListQuery = z.strictObject({
   status: WorkflowRunStatus.optional(),
@@ -150,11 +182,39 @@ export const WorkflowRunListQuery = z.strictObject({
 
 export const RunIdParams = z.strictObject({ runId: Uuid });
 
+/** The width of one point of a workflow's statistics over time. */
+export const StatsBucket = z.enum(['minute', 'hour', 'day']);
+export type StatsBucket = z.infer<typeof StatsBucket>;
+
 export const WorkflowStatsQuery = z.strictObject({
   since: DateTime.optional().meta({
     description: 'Runs started at or after this time (default: all); 1970 to 9999.',
   }),
+  bucket: StatsBucket.default('day').meta({
+    description: 'Width of the points of over_time (UTC): minute, hour or day (default).',
+  }),
 });
+
+/** One point of over_time: the runs that started in [start, start + bucket). */
+export const WorkflowStatsPoint = z
+  .object({
+    start: z.string(),
+    runs: z.int(),
+    completed: z.int(),
+    failed: z.int(),
+    cancelled: z.int(),
+    duration_ms: z
+      .object({ p50: z.number().nullable(), p95: z.number().nullable() })
+      .meta({ description: 'Over COMPLETED runs (percentile_cont).' }),
+    cost: z
+      .object({ p50: z.string().nullable(), p95: z.string().nullable(), total: z.string().nullable() })
+      .meta({
+        description:
+          'p50/p95 over COMPLETED runs (percentile_disc: a real run’s exact cost), total over every run; exact decimals.',
+      }),
+  })
+  .meta({ id: 'WorkflowStatsPoint' });
+export type WorkflowStatsPoint = z.infer<typeof WorkflowStatsPoint>;
 
 export const WorkflowStats = z
   .object({
@@ -174,5 +234,10 @@ export const WorkflowStats = z
         mean_retries: z.number().nullable(),
       }),
     ),
+    over_time: z.object({ bucket: StatsBucket, points: z.array(WorkflowStatsPoint) }).meta({
+      description:
+        'The same runs by start time, oldest first; only buckets with runs, at most the newest 500.',
+    }),
   })
   .meta({ id: 'WorkflowStats' });
+export type WorkflowStats = z.infer<typeof WorkflowStats>;

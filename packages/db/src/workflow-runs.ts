@@ -1,4 +1,4 @@
-import type { WorkflowRunStatus } from '@devart/contracts';
+import type { StatsBucket, WorkflowRunStatus } from '@devart/contracts';
 import type { Queryable } from './client';
 import { keysetPage, keysetQuery, newestFirst } from './keyset';
 import { type TaskRow, taskColumns } from './tasks';
@@ -246,10 +246,31 @@ export interface WorkflowStats {
     failure_rate: number | null;
     mean_retries: number | null;
   }[];
+  /** The same runs by start time (UTC buckets), oldest first; only buckets with runs, the newest 500. */
+  over_time: { bucket: StatsBucket; points: WorkflowStatsPoint[] };
 }
 
+export interface WorkflowStatsPoint {
+  start: Date;
+  runs: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  duration_ms: { p50: number | null; p95: number | null };
+  /** p50/p95 over COMPLETED runs, total over every run (exact decimals). */
+  cost: { p50: string | null; p95: string | null; total: string | null };
+}
+
+/** How many points over_time keeps: a year of days, three weeks of hours, eight hours of minutes. */
+const maxStatsPoints = 500;
+
 /** Run and step statistics of a workflow since a time, computed in SQL (percentile_cont). */
-export async function workflowStats(db: Queryable, workflowId: string, since: Date): Promise<WorkflowStats> {
+export async function workflowStats(
+  db: Queryable,
+  workflowId: string,
+  since: Date,
+  bucket: StatsBucket = 'day',
+): Promise<WorkflowStats> {
   const { rows } = await db.query<
     Omit<WorkflowStats, 'steps' | 'duration_ms' | 'cost'> & {
       p50: number | null;
@@ -297,5 +318,57 @@ export async function workflowStats(db: Queryable, workflowId: string, since: Da
     duration_ms: { p50: r.p50, p95: r.p95 },
     cost: { mean: r.mean_cost, total: r.total_cost },
     steps,
+    over_time: { bucket, points: await workflowStatsOverTime(db, workflowId, since, bucket) },
   };
+}
+
+/**
+ * The runs of a workflow grouped by the UTC minute, hour or day they started, oldest first. Cost
+ * percentiles are percentile_disc, so each is one run's exact cost rather than a float between two.
+ */
+export async function workflowStatsOverTime(
+  db: Queryable,
+  workflowId: string,
+  since: Date,
+  bucket: StatsBucket,
+): Promise<WorkflowStatsPoint[]> {
+  const { rows } = await db.query<{
+    start: Date;
+    runs: number;
+    completed: number;
+    failed: number;
+    cancelled: number;
+    p50: number | null;
+    p95: number | null;
+    cost_p50: string | null;
+    cost_p95: string | null;
+    cost_total: string | null;
+  }>(
+    `SELECT date_trunc($3::text, start_time, 'UTC') AS start,
+            count(*)::int AS runs,
+            count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
+            count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
+            count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM end_time - start_time) * 1000)
+              FILTER (WHERE status = 'COMPLETED') AS p50,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM end_time - start_time) * 1000)
+              FILTER (WHERE status = 'COMPLETED') AS p95,
+            (percentile_disc(0.5) WITHIN GROUP (ORDER BY total_cost) FILTER (WHERE status = 'COMPLETED'))::text
+              AS cost_p50,
+            (percentile_disc(0.95) WITHIN GROUP (ORDER BY total_cost) FILTER (WHERE status = 'COMPLETED'))::text
+              AS cost_p95,
+            sum(total_cost)::text AS cost_total
+     FROM workflow_runs WHERE workflow_id = $1 AND start_time >= $2
+     GROUP BY 1 ORDER BY 1 DESC LIMIT ${maxStatsPoints}`,
+    [workflowId, since, bucket],
+  );
+  return rows.reverse().map((r) => ({
+    start: r.start,
+    runs: r.runs,
+    completed: r.completed,
+    failed: r.failed,
+    cancelled: r.cancelled,
+    duration_ms: { p50: r.p50, p95: r.p95 },
+    cost: { p50: r.cost_p50, p95: r.cost_p95, total: r.cost_total },
+  }));
 }

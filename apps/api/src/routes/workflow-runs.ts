@@ -3,7 +3,7 @@ import {
   TriggeredRun,
   TriggerWorkflowBody,
   WorkflowIdParams,
-  WorkflowRun,
+  WorkflowRunDetail,
   WorkflowRunListQuery,
   WorkflowRunPage,
   WorkflowStats,
@@ -17,7 +17,7 @@ import { createRouter, protectedRoute } from './route-kit';
 
 export function workflowRunRoutes({ db }: { db: Db }) {
   const router = createRouter();
-  const runJson = { 'application/json': { schema: WorkflowRun } };
+  const runJson = { 'application/json': { schema: WorkflowRunDetail } };
 
   router.openapi(
     protectedRoute({
@@ -90,7 +90,8 @@ export function workflowRunRoutes({ db }: { db: Db }) {
         'Runs, success rate, p50/p95 duration, mean and total cost, and per step p50 duration, failure rate, mean retries',
       description:
         'Computed in SQL with percentile_cont. Durations are over COMPLETED runs (steps: over DONE tasks); ' +
-        'success rate = completed / finished runs; a step’s failure rate = quarantined / finished tasks.',
+        'success rate = completed / finished runs; a step’s failure rate = quarantined / finished tasks. ' +
+        'over_time groups the same runs by the UTC minute, hour or day they started (`bucket`).',
       action: 'workflows.read',
       request: { params: WorkflowIdParams, query: WorkflowStatsQuery },
       responses: {
@@ -99,9 +100,9 @@ export function workflowRunRoutes({ db }: { db: Db }) {
       problems: [404],
     }),
     async (c) => {
-      const { since } = c.req.valid('query');
+      const { since, bucket } = c.req.valid('query');
       return c.json(
-        await statsOf(db, c.req.valid('param').workflowId, since ? new Date(since) : new Date(0)),
+        await statsOf(db, c.req.valid('param').workflowId, since ? new Date(since) : new Date(0), bucket),
         200,
       );
     },

@@ -1,3 +1,4 @@
+import type { StatsBucket } from '@devart/contracts';
 import {
   dependentsReady,
   renderPayload,
@@ -226,7 +227,7 @@ export async function listRuns(
   };
 }
 
-export async function statsOf(db: Db, workflowId: string, since: Date) {
+export async function statsOf(db: Db, workflowId: string, since: Date, bucket: StatsBucket = 'day') {
   if (!(await getWorkflow(db, workflowId))) throw new NotFoundError(`No workflow ${workflowId}.`);
-  return workflowStats(db, workflowId, since);
+  return workflowStats(db, workflowId, since, bucket);
 }
