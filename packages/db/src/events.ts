@@ -1,5 +1,6 @@
 import type { PlatformEventType } from '@devart/contracts';
 import type { Queryable } from './client';
+import { deliverableEventTypes, eventDeliveriesCte } from './deliveries';
 
 /** The channel every API process listens on: `{"to": <largest id committed>}` after each commit that appended events. */
 export const EVENTS_CHANNEL = 'devart_events';
@@ -54,12 +55,16 @@ export function appendEvents(tx: Queryable, events: readonly NewEvent[]): void {
  * advisory lock first (held until COMMIT, so ids are allocated in commit order — a reader that
  * has seen id N never later finds a committed id below N), then one INSERT in buffer order, then
  * the NOTIFY that wakes the readers of every replica (delivered at commit, never for a rollback).
- * The lock serializes only these tails of the transactions that append events.
+ * The lock serializes only these tails of the transactions that append events. Events of a
+ * deliverable type also queue their deliveries (Telegram…) in the same statement (deliveries.ts).
  */
 export async function flushEvents(tx: Queryable): Promise<void> {
   const events = buffers.get(tx);
   if (!events || events.length === 0) return;
   buffers.set(tx, []);
+  // A batch with an event some outside channel may want also queues its deliveries (deliveries.ts),
+  // in this same statement; any other batch's statement stays as it was.
+  const deliverable = events.some((e) => deliverableEventTypes.has(e.type));
   // The lock CTE feeds the INSERT's rows, so nextval runs only once the lock is held.
   await tx.query(
     `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($2::bigint)),
@@ -70,7 +75,7 @@ export async function flushEvents(tx: Queryable): Promise<void> {
               coalesce(e.event->'data', '{}'::jsonb)
        FROM lock, jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(event, ord)
        ORDER BY e.ord
-       RETURNING id)
+       RETURNING ${deliverable ? '*' : 'id'})${deliverable ? `, ${eventDeliveriesCte('inserted')}` : ''}
      SELECT pg_notify('${EVENTS_CHANNEL}', jsonb_build_object('to', max(id))::text) FROM inserted`,
     [JSON.stringify(events), EVENTS_LOCK_KEY],
   );

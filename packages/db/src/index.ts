@@ -2,6 +2,7 @@ export * from './agent-work';
 export * from './agent-work-batch';
 export * from './agents';
 export * from './client';
+export * from './deliveries';
 export * from './event-reads';
 export * from './event-retention';
 export * from './events';

@@ -193,6 +193,7 @@ const released: [name: string, sha256: string][] = [
   ['0011_sandboxes', '88e9fed22979022b68856f5bde4a4cebb68b88f0904b48a79dfe62c3b81110bd'],
   ['0012_reconcile_index', '36030766f80db323ee173c23e63fb3a05b02268e8fdbf7c18c78ce6c1aa8e7f9'],
   ['0013_events', 'eaecd6f28ff64448cc1d9e076e204cd22c322a40e815073c85520af9bab323ee'],
+  ['0014_deliveries', '2c8c7d603e6778e95574cd98f923b5fa45b9bb2fb61b25c33058c2628d83f5ba'],
 ];
 
 describe('released migration files', () => {
