@@ -1,14 +1,16 @@
-import { PageHeader } from '../../components/layout';
+import './workflows.css';
+import { Route, Routes } from 'react-router';
+import { RunDetail } from './run-detail';
+import { WorkflowDetail } from './workflow-detail';
+import { WorkflowList } from './workflow-list';
 
-/**
- * Everything under /workflows/* (W2 builds it): nested <Routes> here, e.g.
- * <Routes><Route index element={<List />} /><Route path=":id" element={<Detail />} /></Routes>.
- */
+/** /workflows (list), /workflows/:workflowId (DAG, trigger, runs), /workflows/runs/:runId (timeline). */
 export default function WorkflowsSection() {
   return (
-    <>
-      <PageHeader title="Workflows" />
-      <p className="empty">This page is coming next.</p>
-    </>
+    <Routes>
+      <Route index element={<WorkflowList />} />
+      <Route path="runs/:runId" element={<RunDetail />} />
+      <Route path=":workflowId" element={<WorkflowDetail />} />
+    </Routes>
   );
 }
