@@ -132,8 +132,10 @@ export function LineChart({
       </svg>
       <figcaption className="legend">
         {series.map((s, i) => (
-          <span key={s.name} className={`legend-item ${seriesClasses[i % seriesClasses.length]}`}>
-            <span className="legend-swatch" aria-hidden="true" /> {s.name}
+          <span key={s.name} className="legend-item">
+            {/* The swatch carries the series' colour (its currentColor); the name keeps the text's. */}
+            <span className={`legend-swatch ${seriesClasses[i % seriesClasses.length]}`} aria-hidden="true" />{' '}
+            {s.name}
           </span>
         ))}
       </figcaption>

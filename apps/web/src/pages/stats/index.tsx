@@ -1,14 +1,13 @@
-import { PageHeader } from '../../components/layout';
+import './stats.css';
+import { Route, Routes } from 'react-router';
+import { StatsPage } from './stats-page';
 
-/**
- * Everything under /stats/* (W2 builds it): nested <Routes> here, e.g.
- * <Routes><Route index element={<List />} /><Route path=":id" element={<Detail />} /></Routes>.
- */
+/** /stats (opens the newest workflow's) and /stats/:workflowId. */
 export default function StatsSection() {
   return (
-    <>
-      <PageHeader title="Stats" />
-      <p className="empty">This page is coming next.</p>
-    </>
+    <Routes>
+      <Route index element={<StatsPage />} />
+      <Route path=":workflowId" element={<StatsPage />} />
+    </Routes>
   );
 }
