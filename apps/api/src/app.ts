@@ -22,11 +22,13 @@ import type { AppEnv } from './routes/route-kit';
 import { sandboxRoutes } from './routes/sandboxes';
 import { taskRoutes } from './routes/tasks';
 import { webAppRoutes } from './routes/web-app';
+import { webhookRoutes } from './routes/webhooks';
 import { workflowRunRoutes } from './routes/workflow-runs';
 import { workflowRoutes } from './routes/workflows';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { createEventHub, type EventHub } from './services/event-hub';
 import type { FailureSettings } from './services/failures';
+import type { RunStartedHook } from './services/github-webhooks';
 import { createSandboxService, type SandboxService } from './services/sandboxes';
 
 export interface AppDeps {
@@ -54,6 +56,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The built web console served at `/` (default apps/web/dist). */
   webDist?: string;
+  /** GitHub: the webhook secret (unset = POST /api/webhooks/github answers 404) and what a started run records beside it. */
+  github?: { webhookSecret?: string; onRunStarted?: RunStartedHook };
 }
 
 /** Builds the HTTP API; `main`/`server.ts` wire real adapters, tests pass their own. */
@@ -120,6 +124,15 @@ export function createApp(deps: AppDeps) {
       db,
       hub: deps.events ?? createEventHub({ db, logger }),
       settings: { ...defaultEventStreamSettings, ...deps.eventStream },
+    }),
+  );
+  app.route(
+    '/',
+    webhookRoutes({
+      db,
+      logger,
+      githubWebhookSecret: deps.github?.webhookSecret,
+      onGithubRunStarted: deps.github?.onRunStarted,
     }),
   );
   app.route('/', docsRoutes());

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { KubernetesConfigError, type KubernetesEnvConfig, kubernetesConfigFromEnv } from '@devart/sandbox';
@@ -93,6 +94,35 @@ const Variables = z.object({
    * Pod's service account is used (the client library reads the API address from the environment).
    */
   KUBERNETES_SERVICE_HOST: optional(z.string().min(1)),
+  /** Secret of the GitHub webhook (POST /api/webhooks/github checks X-Hub-Signature-256 with it); unset = the route answers 404. */
+  GITHUB_WEBHOOK_SECRET: optional(z.string().min(16, { error: 'must be at least 16 characters' })),
+  /** The GitHub App that writes check runs and comments back (with GITHUB_PRIVATE_KEY and GITHUB_INSTALLATION_ID). */
+  GITHUB_APP_ID: optional(
+    z
+      .string()
+      .regex(/^\d{1,20}$|^Iv[0-9A-Za-z.]{1,60}$/, { error: 'must be the App ID (digits) or its Client ID' }),
+  ),
+  /** The App's private key, PEM (newlines may be written \n); checked at start-up. */
+  GITHUB_PRIVATE_KEY: optional(z.string().min(1)).transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const pem = v.includes('-----BEGIN') ? v.replaceAll('\\n', '\n') : v;
+    try {
+      createPrivateKey(pem);
+      return pem;
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be the GitHub App private key in PEM form (-----BEGIN RSA PRIVATE KEY-----…)',
+      });
+      return z.NEVER;
+    }
+  }),
+  /** The App's installation on the account that owns the repositories. */
+  GITHUB_INSTALLATION_ID: optional(z.coerce.number().int().min(1)),
+  /** GitHub's REST API; https://<host>/api/v3 for GitHub Enterprise Server, a local stub in tests. */
+  GITHUB_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })).transform((v) =>
+    (v ?? 'https://api.github.com').replace(/\/+$/, ''),
+  ),
   /** pino log level. */
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',
@@ -112,6 +142,16 @@ export type Config = z.output<typeof Variables> &
 
 /** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
 export const ConfigSchema = Variables.superRefine((vars, ctx) => {
+  const app = ['GITHUB_APP_ID', 'GITHUB_PRIVATE_KEY', 'GITHUB_INSTALLATION_ID'] as const;
+  const given = app.filter((name) => vars[name] !== undefined);
+  if (given.length > 0 && given.length < app.length) {
+    for (const name of app.filter((n) => vars[n] === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `must be set with ${given.join(' and ')}: the GitHub App needs all three`,
+      });
+  }
   if (vars.RETRY_BASE_MS > vars.RETRY_CAP_MS) {
     ctx.addIssue({
       code: 'custom',

@@ -44,6 +44,8 @@ export interface PlatformSettings {
   eventsRetention: { days: number; intervalMs: number };
   /** An exec still running after this long is answered at once (default: createApp's). */
   slowExecAfterMs?: number;
+  /** GitHub: the webhook's secret (GITHUB_WEBHOOK_SECRET); unset = POST /api/webhooks/github answers 404. */
+  github: { webhookSecret?: string };
 }
 
 /** The settings a configuration names. */
@@ -60,6 +62,7 @@ export function platformSettings(config: Config): PlatformSettings {
     agentOfflineSeconds: config.AGENT_OFFLINE_SECONDS,
     // Every five minutes: a day's events fall due a few thousand rows at a time, well within one run.
     eventsRetention: { days: config.EVENTS_RETENTION_DAYS, intervalMs: 5 * 60_000 },
+    github: { webhookSecret: config.GITHUB_WEBHOOK_SECRET },
   };
 }
 
@@ -169,6 +172,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       sandboxes,
       metrics,
       slowExecAfterMs: settings.slowExecAfterMs,
+      github: { webhookSecret: settings.github.webhookSecret },
     });
     return { app, events, sandboxes, metrics, background, close };
   } catch (error) {

@@ -11,9 +11,15 @@ import {
   sampleOf,
 } from '../../../test/openapi';
 
-// Routes anyone may call: the probes and the API's own documentation.
+// Routes anyone may call: the probes and the API's own documentation; and the GitHub webhook,
+// which takes no token but a signature of its body (github-webhooks.test.ts).
 const publicPaths = ['/health', '/ready', '/api/openapi.json', '/api/docs'];
-const publicApiRoutes = new Set(['GET /api/openapi.json', 'GET /api/docs', 'GET /api/docs/assets/:file']);
+const publicApiRoutes = new Set([
+  'GET /api/openapi.json',
+  'GET /api/docs',
+  'GET /api/docs/assets/:file',
+  'POST /api/webhooks/github',
+]);
 
 const principals = ['nobody', 'viewer', 'supervisor', 'admin', 'agent'] as const;
 type Principal = (typeof principals)[number];

@@ -66,6 +66,99 @@ export const WorkflowStep = z
   .meta({ id: 'WorkflowStep' });
 export type WorkflowStep = z.infer<typeof WorkflowStep>;
 
+/** The pull_request actions GitHub sends; a trigger naming another is refused rather than never matching. */
+export const githubPullRequestActions = [
+  'assigned',
+  'auto_merge_disabled',
+  'auto_merge_enabled',
+  'closed',
+  'converted_to_draft',
+  'demilestoned',
+  'dequeued',
+  'edited',
+  'enqueued',
+  'labeled',
+  'locked',
+  'milestoned',
+  'opened',
+  'ready_for_review',
+  'reopened',
+  'review_request_removed',
+  'review_requested',
+  'synchronize',
+  'unassigned',
+  'unlabeled',
+  'unlocked',
+] as const;
+
+/** What a pull_request trigger without `actions` answers to, as GitHub Actions does. */
+export const defaultPullRequestActions = ['opened', 'synchronize', 'reopened'] as const;
+
+/**
+ * A GitHub delivery that starts the workflow (POST /api/webhooks/github). `branches` filters the
+ * pushed branch (push) or the pull request's base branch (pull_request); `*` matches within one
+ * path segment, `**` across segments.
+ */
+export const GithubTrigger = z
+  .strictObject({
+    event: z.enum(['pull_request', 'push']),
+    repository: z
+      .string()
+      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/, {
+        error: 'must be "owner/name", as GitHub spells the repository',
+      })
+      .meta({ example: 'acme/app', description: 'owner/name; compared without regard to case.' }),
+    actions: z
+      .array(z.enum(githubPullRequestActions))
+      .min(1)
+      .max(githubPullRequestActions.length)
+      .optional()
+      .meta({
+        description: `pull_request only: the actions that start it (default ${defaultPullRequestActions.join(', ')}).`,
+      }),
+    branches: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(255)
+          .regex(/^[^\s~^:?[\\]+$/, { error: 'must be a branch name or pattern (* and ** allowed)' }),
+      )
+      .min(1)
+      .max(50)
+      .optional()
+      .meta({
+        example: ['main', 'release/*'],
+        description: 'Pushed branch (push) or base branch (pull_request); unset = any.',
+      }),
+    check_run: z.boolean().optional().meta({
+      description:
+        'Report the run as a check run "devart: <workflow>" on the commit (default true; needs the GitHub App).',
+    }),
+    comment: z.boolean().optional().meta({
+      description:
+        'pull_request only: also comment the outcome on the pull request (default false; needs the GitHub App).',
+    }),
+  })
+  .superRefine((trigger, ctx) => {
+    if (trigger.event !== 'pull_request') {
+      for (const key of ['actions', 'comment'] as const)
+        if (trigger[key] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `applies to pull_request triggers only (this one is ${trigger.event})`,
+            input: trigger[key],
+          });
+    }
+  })
+  .meta({ id: 'GithubTrigger' });
+export type GithubTrigger = z.infer<typeof GithubTrigger>;
+
+/** What starts a workflow besides POST /api/workflows/{id}/trigger. */
+export const WorkflowTrigger = z.strictObject({ github: GithubTrigger }).meta({ id: 'WorkflowTrigger' });
+export type WorkflowTrigger = z.infer<typeof WorkflowTrigger>;
+
 export const WorkflowDefinitionBody = z
   .strictObject({
     name: z.string().trim().min(1).max(200),
@@ -75,6 +168,10 @@ export const WorkflowDefinitionBody = z
       .optional()
       .meta({ description: 'Variables a trigger may (or must) give, by name.' }),
     steps: z.array(WorkflowStep).min(1).max(200),
+    triggers: z.array(WorkflowTrigger).max(20).optional().meta({
+      description:
+        'Deliveries that start a run by themselves; a GitHub-started run reads the delivery as {{vars.github.…}}.',
+    }),
   })
   .meta({ id: 'WorkflowDefinitionBody' });
 export type WorkflowDefinitionBody = z.infer<typeof WorkflowDefinitionBody>;
@@ -84,9 +181,9 @@ export const Workflow = z
     id: z.guid(),
     name: z.string(),
     description: z.string().nullable(),
-    definition: z
-      .unknown()
-      .meta({ description: '{ variables?, steps }: the body that created it, less name and description.' }),
+    definition: z.unknown().meta({
+      description: '{ variables?, steps, triggers? }: the body that created it, less name and description.',
+    }),
     created_by: z.guid().nullable(),
     created_at: z.string(),
     marketplace_item_id: z

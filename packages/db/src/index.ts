@@ -7,6 +7,8 @@ export * from './event-reads';
 export * from './event-retention';
 export * from './events';
 export * from './failures';
+export * from './github-deliveries';
+export * from './github-runs';
 export * from './keyset';
 export * from './marketplace';
 export * from './migrate';

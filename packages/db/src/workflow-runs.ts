@@ -27,7 +27,8 @@ export async function insertWorkflowRun(
     variables: Record<string, unknown>;
     definition: unknown;
     idempotencyKey: string | null;
-    createdBy: string;
+    /** Null for a run a delivery started (a GitHub webhook). */
+    createdBy: string | null;
   },
 ): Promise<WorkflowRunRow | undefined> {
   const { rows } = await db.query<WorkflowRunRow>(

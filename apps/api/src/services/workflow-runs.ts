@@ -41,71 +41,85 @@ interface StoredDefinition {
   })[];
 }
 
+/** What starts a run: a person's trigger (POST /api/workflows/{id}/trigger) or a delivery (a GitHub webhook). */
+export interface RunStart {
+  workflowId: string;
+  variables: Record<string, unknown>;
+  /**
+   * Values the platform sets beside the resolved variables, read by templates the same way
+   * (`{ github: … }` for a GitHub-started run: `{{vars.github.head_sha}}`); never the caller's.
+   */
+  context?: Record<string, unknown>;
+  idempotencyKey?: string;
+  /** The user who triggered it; null when a delivery did. */
+  createdBy: string | null;
+}
+
 /**
- * Starts a run in one transaction: the run (RUNNING, trigger_context = the resolved variables),
+ * Starts a run in one transaction: the run (RUNNING, trigger_context = the resolved variables and the context),
  * one task per step linked by workflow_run_id and step_key — the roots TODO and queued, the rest
  * PENDING. The same Idempotency-Key returns the same run.
  */
 export async function triggerRun(
   db: Db,
-  input: {
-    workflowId: string;
-    variables: Record<string, unknown>;
-    idempotencyKey?: string;
-    createdBy: string;
-  },
+  input: RunStart,
 ): Promise<{ run_id: string; status: string; created: boolean }> {
-  return db.transaction(async (tx) => {
-    const workflow = await getWorkflow(tx, input.workflowId);
-    if (!workflow) throw new NotFoundError(`No workflow ${input.workflowId}.`);
-    if (input.idempotencyKey) {
-      const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey);
-      if (existing) return { run_id: existing.id, status: existing.status, created: false };
-    }
-    const definition = workflow.definition as StoredDefinition;
-    const resolved = resolveVariables(definition.variables ?? {}, input.variables);
-    if (!resolved.ok) {
-      const errors = resolved.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
-      throw new ValidationError(errors);
-    }
-    const run = await insertWorkflowRun(tx, {
-      workflowId: input.workflowId,
-      variables: resolved.values,
-      definition,
-      idempotencyKey: input.idempotencyKey ?? null,
-      createdBy: input.createdBy,
-    });
-    if (!run) {
-      // A concurrent trigger with the same key won the insert; answer with its run.
-      const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey!);
-      return { run_id: existing!.id, status: existing!.status, created: false };
-    }
-    const steps = await insertTasks(
-      tx,
-      definition.steps.map((step) => {
-        const root = (step.depends_on ?? []).length === 0;
-        return {
-          title: step.title,
-          capability: step.capability ?? null,
-          // Roots can only read variables; the others are rendered when their dependencies are done.
-          payload: root
-            ? renderPayload(step.payload ?? {}, { vars: resolved.values, steps: {} })
-            : (step.payload ?? {}),
-          max_retries: step.max_retries,
-          retry_backoff: step.retry_backoff,
-          created_by: input.createdBy,
-          status: root ? 'TODO' : 'PENDING',
-          workflow_run_id: run.id,
-          step_key: step.key,
-        };
-      }),
-    );
-    appendEvents(tx, [
-      runEvent('workflow_run.started', run, { steps: steps.length }),
-      ...steps.map((step) => taskEvent('task.created', step)),
-    ]);
-    return { run_id: run.id, status: run.status, created: true };
+  return db.transaction((tx) => startRun(tx, input));
+}
+
+/** triggerRun inside the caller's transaction, for a caller that records more in it (a webhook delivery). */
+export async function startRun(
+  tx: Queryable,
+  input: RunStart,
+): Promise<{ run_id: string; status: string; created: boolean }> {
+  const workflow = await getWorkflow(tx, input.workflowId);
+  if (!workflow) throw new NotFoundError(`No workflow ${input.workflowId}.`);
+  if (input.idempotencyKey) {
+    const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey);
+    if (existing) return { run_id: existing.id, status: existing.status, created: false };
+  }
+  const definition = workflow.definition as StoredDefinition;
+  const resolved = resolveVariables(definition.variables ?? {}, input.variables);
+  if (!resolved.ok) {
+    const errors = resolved.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
+    throw new ValidationError(errors);
+  }
+  const vars = { ...resolved.values, ...input.context };
+  const run = await insertWorkflowRun(tx, {
+    workflowId: input.workflowId,
+    variables: vars,
+    definition,
+    idempotencyKey: input.idempotencyKey ?? null,
+    createdBy: input.createdBy,
   });
+  if (!run) {
+    // A concurrent trigger with the same key won the insert; answer with its run.
+    const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey!);
+    return { run_id: existing!.id, status: existing!.status, created: false };
+  }
+  const steps = await insertTasks(
+    tx,
+    definition.steps.map((step) => {
+      const root = (step.depends_on ?? []).length === 0;
+      return {
+        title: step.title,
+        capability: step.capability ?? null,
+        // Roots can only read variables; the others are rendered when their dependencies are done.
+        payload: root ? renderPayload(step.payload ?? {}, { vars, steps: {} }) : (step.payload ?? {}),
+        max_retries: step.max_retries,
+        retry_backoff: step.retry_backoff,
+        created_by: input.createdBy,
+        status: root ? 'TODO' : 'PENDING',
+        workflow_run_id: run.id,
+        step_key: step.key,
+      };
+    }),
+  );
+  appendEvents(tx, [
+    runEvent('workflow_run.started', run, { steps: steps.length }),
+    ...steps.map((step) => taskEvent('task.created', step)),
+  ]);
+  return { run_id: run.id, status: run.status, created: true };
 }
 
 /**

@@ -10,7 +10,8 @@ import {
   workflowListOrder,
 } from '@devart/db';
 import { decodeCursor, encodeCursor } from './cursor';
-import { NotFoundError, ValidationError } from './domain-errors';
+import { type FieldError, NotFoundError, ValidationError } from './domain-errors';
+import { githubTriggerProblems, withGithubVariable } from './github-triggers';
 
 /**
  * Stores a workflow definition after checking it as a whole: the DAG (cycles are named), step
@@ -37,10 +38,12 @@ export async function createWorkflow(
 }
 
 /** The whole-definition checks as field errors of the body; empty when it is sound. */
-export function workflowProblems(body: WorkflowDefinitionBody) {
-  const validation = validateWorkflow(body);
-  if (validation.ok) return [];
-  return validation.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
+export function workflowProblems(body: WorkflowDefinitionBody): FieldError[] {
+  const validation = validateWorkflow(withGithubVariable(body));
+  const problems = validation.ok
+    ? []
+    : validation.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
+  return [...problems, ...githubTriggerProblems(body)];
 }
 
 export async function findWorkflow(db: Db, workflowId: string): Promise<WorkflowRow> {
