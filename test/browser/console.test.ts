@@ -15,44 +15,7 @@ import {
   waitUntilLive,
 } from './browser';
 import { launchBrowser } from './chromium';
-
-const admin = () => inject('adminToken');
-
-/** Creates a task as a script would, through the API with the admin token. */
-function createTask(body: Record<string, unknown>): Promise<Task> {
-  return api<Task>(admin(), '/api/tasks', { body });
-}
-
-/** Waits, through the API, until the task reaches `status`. */
-async function taskReaches(
-  id: string,
-  status: Task['status'],
-  timeout: number = timeouts.run,
-): Promise<Task> {
-  let task: Task | undefined;
-  await expect
-    .poll(
-      async () => {
-        task = await api<Task>(admin(), `/api/tasks/${id}`);
-        return task.status;
-      },
-      { timeout, interval: 200 },
-    )
-    .toBe(status);
-  return task!;
-}
-
-/** A shell task that exits 3 and may not retry: the demo agents quarantine it after one attempt. */
-async function quarantinedTask(): Promise<Task> {
-  const task = await createTask({
-    title: unique('Flaky deploy'),
-    capability: 'shell',
-    max_retries: 0,
-    payload: { command: ['sh', '-c', 'echo "deploying"; echo "registry unreachable" >&2; exit 3'] },
-  });
-  await taskReaches(task.id, 'QUARANTINED');
-  return task;
-}
+import { admin, createTask, quarantinedTask, taskReaches } from './fixtures';
 
 describe('the console, signed in as the admin', () => {
   let browser: Browser;
@@ -222,89 +185,5 @@ describe('the console, signed in as the admin', () => {
     await page.locator('tr[data-task-id]').first().waitFor();
     expect(await horizontalOverflow(page), 'Tasks sticks out sideways').toBeLessThanOrEqual(0);
     await screenshot(page, 'phone-tasks');
-  });
-});
-
-describe('the console, signed in as a viewer', () => {
-  let browser: Browser;
-  let session: Session | undefined;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    await closeSession(session);
-    session = undefined;
-  });
-
-  it('signs in with a pasted token and sees no control it may not use', async () => {
-    const quarantined = await quarantinedTask();
-    // Nobody runs this capability: the task stays TODO, which an admin could cancel.
-    const waiting = await createTask({ title: unique('Waits for a GPU'), capability: 'gpu' });
-
-    // First, as the admin: the controls are there (so their absence below means something).
-    const adminSession = await openSession(browser);
-    try {
-      const { page } = adminSession;
-      await signInWithLoginLink(page);
-      await page.goto(`/tasks/${waiting.id}`);
-      await page.getByRole('button', { name: 'Cancel task' }).waitFor();
-      await page.goto('/quarantine');
-      await page.getByRole('button', { name: `Requeue ${quarantined.title}` }).waitFor();
-      await page.goto('/agents');
-      await page.getByRole('button', { name: 'Register agent' }).waitFor();
-      await page.getByRole('button', { name: 'Revoke demo-agent-1' }).waitFor();
-      await page.goto('/tasks');
-      await page.getByRole('button', { name: 'New task' }).waitFor();
-    } finally {
-      await closeSession(adminSession);
-    }
-
-    session = await openSession(browser);
-    const { page } = session;
-    await page.goto(inject('baseUrl'));
-    await page.getByRole('heading', { name: 'Sign in to devart' }).waitFor();
-    await screenshot(page, 'sign-in');
-    await page.getByLabel('Token').fill(inject('viewerToken'));
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('signed-in-user').filter({ hasText: 'viewer' }).waitFor();
-    await waitUntilLive(page);
-
-    const noButton = async (name: string | RegExp) =>
-      expect(await page.getByRole('button', { name }).count(), `a viewer sees "${name}"`).toBe(0);
-
-    await navLink(page, 'Tasks').click();
-    await page.locator(`tr[data-task-id="${waiting.id}"]`).waitFor();
-    await noButton('New task');
-
-    await page.locator(`tr[data-task-id="${waiting.id}"]`).getByRole('link', { name: waiting.title }).click();
-    await page.getByRole('heading', { level: 1, name: waiting.title }).waitFor();
-    await page.getByRole('region', { name: 'Details' }).waitFor();
-    await noButton('Cancel task');
-
-    await navLink(page, 'Quarantine').click();
-    await page.locator(`article[data-task-id="${quarantined.id}"]`).getByRole('heading').waitFor();
-    await noButton(/Requeue/);
-
-    await page.goto(`/tasks/${quarantined.id}`);
-    await page.getByRole('heading', { level: 1, name: quarantined.title }).waitFor();
-    await page.getByRole('region', { name: 'Details' }).waitFor();
-    await noButton(/Requeue/);
-
-    await navLink(page, 'Agents').click();
-    await page.locator('tr[data-agent-id]').filter({ hasText: 'demo-agent-1' }).waitFor();
-    await noButton('Register agent');
-    await noButton(/Revoke/);
-
-    await navLink(page, 'Workflows').click();
-    await page.getByRole('heading', { level: 1, name: 'Workflows' }).waitFor();
-    await noButton(/Trigger/);
-
-    await navLink(page, 'Marketplace').click();
-    await page.getByRole('heading', { level: 1, name: 'Marketplace' }).waitFor();
-    await noButton(/Publish/);
   });
 });
