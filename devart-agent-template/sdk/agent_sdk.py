@@ -101,14 +101,15 @@ class Task(dict):
 
     def report_progress(self, message: str | None = None, *, percent: float | None = None) -> None:
         """Says the task is moving. The API has no progress endpoint yet, so this is a heartbeat
-        (the lease is extended) and a log line at INFO; the text is not stored on the platform."""
+        (the lease is extended) and a log line at INFO; the text is not stored on the platform.
+        Best effort: a heartbeat that fails here is not raised (the timer's next one may pass)."""
         self.logger.info(
             "task %s progress: %s%s",
             self["id"],
             message or "",
             f" ({percent:g} %)" if percent is not None else "",
         )
-        self.heartbeat()
+        self._sdk._heartbeat(self._run, raise_errors=False)
 
     def sandbox(
         self,
@@ -233,8 +234,12 @@ class AgentSDK:
         logger: logging.Logger | None = None,
     ) -> None:
         hint = "from POST /api/agents"
-        self.agent_id = _required(agent_id or _env("DEVART_AGENT_ID"), "agent_id", "DEVART_AGENT_ID", f"the id {hint}").lower()
-        self._api_key = _required(api_key or _env("DEVART_API_KEY"), "api_key", "DEVART_API_KEY", f"the api_key {hint}")
+        self.agent_id = _required(
+            agent_id or _env("DEVART_AGENT_ID"), "agent_id", "DEVART_AGENT_ID", f"the id {hint}"
+        ).lower()
+        self._api_key = _required(
+            api_key or _env("DEVART_API_KEY"), "api_key", "DEVART_API_KEY", f"the api_key {hint}"
+        )
         self.api_base_url = _required(
             api_base_url or _env("DEVART_API_BASE_URL"),
             "api_base_url",
@@ -573,7 +578,9 @@ class AgentSDK:
             started = self._api.call("POST", f"/api/tasks/{run.task_id}/start", {"attempt": run.attempt})
         except Exception as error:
             self._finish(run)
-            self.logger.warning("start of task %s failed (%s); message returned to the queue", run.task_id, error)
+            self.logger.warning(
+                "start of task %s failed (%s); message returned to the queue", run.task_id, error
+            )
             delivery.requeue()
             return
         if started.status in (401, 403):
@@ -596,7 +603,10 @@ class AgentSDK:
             self._finish(run)
             if started.status not in (404, 409):
                 self.logger.warning(
-                    "start of task %s refused: %s %s", run.task_id, started.status, problem_detail(started.body)
+                    "start of task %s refused: %s %s",
+                    run.task_id,
+                    started.status,
+                    problem_detail(started.body),
                 )
             return
         if not self._set_phase(run, "working"):
@@ -611,10 +621,13 @@ class AgentSDK:
     def _work_on(self, message: dict[str, Any], started: Any, run: _Running) -> None:
         interval = max(0.05, _lease_seconds(started if isinstance(started, dict) else {}) / 3)
         beats = threading.Thread(
-            target=self._beat_loop, args=(run, interval), name=f"devart-heartbeat-{run.task_id[:8]}", daemon=True
+            target=self._beat_loop,
+            args=(run, interval),
+            name=f"devart-heartbeat-{run.task_id[:8]}",
+            daemon=True,
         )
         beats.start()
-        run.sandboxes = TaskSandboxes(self._api, self.agent_id, run.task_id, run.cancelled, self.logger)
+        run.sandboxes = TaskSandboxes(self._api, self.agent_id, run.task_id, self.logger)
         task = Task(message, run, self)
         assert self._callback is not None
         try:
@@ -638,7 +651,9 @@ class AgentSDK:
 
     def _outcome_report(self, run: _Running, outcome: Any) -> Report:
         if outcome is False:
-            return Report("failure", run.task_id, run.attempt, error="the task callback returned False", retryable=True)
+            return Report(
+                "failure", run.task_id, run.attempt, error="the task callback returned False", retryable=True
+            )
         cost = None
         has_result = True
         if isinstance(outcome, Result):

@@ -272,7 +272,9 @@ class TaskConsumer:
 
         def on_cancelled(queue: str) -> None:
             if queue in consumers and not cancelled:
-                self._log.warning("RabbitMQ cancelled the consumer of %s (queue deleted?); re-subscribing", queue)
+                self._log.warning(
+                    "RabbitMQ cancelled the consumer of %s (queue deleted?); re-subscribing", queue
+                )
                 channel, _ = consumers.pop(queue)
                 if channel.is_open:
                     conn.add_callback_threadsafe(channel.close)

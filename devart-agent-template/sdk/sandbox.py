@@ -30,11 +30,10 @@ class ExecResult:
 class Sandbox:
     """A running sandbox of the current task; the SDK terminates it when the callback ends."""
 
-    def __init__(self, api: ApiClient, sandbox_id: str, cancel: threading.Event) -> None:
+    def __init__(self, api: ApiClient, sandbox_id: str) -> None:
         self._api = api
         #: The platform's sandbox id (``GET /api/sandboxes/{id}``).
         self.id = sandbox_id
-        self._cancel = cancel
         self._ended = False
         self._lock = threading.Lock()
 
@@ -112,13 +111,11 @@ class TaskSandboxes:
         api: ApiClient,
         agent_id: str,
         task_id: str,
-        cancel: threading.Event,
         logger: logging.Logger,
     ) -> None:
         self._api = api
         self._agent_id = agent_id
         self._task_id = task_id
-        self._cancel = cancel
         self._log = logger
         self._lock = threading.Lock()
         self._handles: list[Sandbox] = []
@@ -160,7 +157,7 @@ class TaskSandboxes:
             raise NonRetryableError(
                 f"sandbox request refused: {problem_detail(res.body) or 'bad request'}"
             )
-        handle = Sandbox(self._api, expect_ok(res, "request-sandbox")["sandbox_id"], self._cancel)
+        handle = Sandbox(self._api, expect_ok(res, "request-sandbox")["sandbox_id"])
         with self._lock:
             self._handles.append(handle)
             closed = self._closed

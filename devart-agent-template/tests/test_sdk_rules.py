@@ -52,7 +52,9 @@ class ScriptedApi:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.client = ApiClient(f"http://127.0.0.1:{self.server.server_port}", "dva_test")
 
     def close(self) -> None:
