@@ -252,3 +252,25 @@ def test_a_deleted_task_queue_is_waited_for_and_consumed_again(devart: Devart, s
     assert f"RabbitMQ cancelled the consumer of {queue}" in caplog.text
     [task_id] = devart.create_tasks(1, "py-requeue")
     devart.wait_status([task_id], "DONE", 30)
+
+
+def test_the_readme_agent_in_20_lines_runs_as_written(devart: Devart, tmp_path):
+    readme = (TEMPLATE / "README.md").read_text()
+    code = re.search(r"## A Python agent in 20 lines\n\n```python\n(.*?)```", readme, re.DOTALL).group(1)
+    assert len(code.strip().splitlines()) <= 20
+    (tmp_path / "agent.py").write_text(code)
+    agent = devart.register_agent("py-readme", ["review"])
+    proc = devart.spawn([PYTHON, str(tmp_path / "agent.py")], devart.python_env(agent), "readme.log")
+    [without_repo] = devart.create_tasks(1, "review")  # payload {"n": 0}: refused for good
+    status, created = devart.api(
+        "POST", "/api/tasks", {"title": "Review #42", "capability": "review", "payload": {"repo": "acme/api"}}
+    )
+    assert status == 201, created
+    with_repo = created["id"]
+    devart.wait_status([with_repo], "DONE", 30)
+    devart.wait_status([without_repo], "QUARANTINED", 30)
+    assert devart.task(without_repo)["last_error"] == "NonRetryableError: payload.repo is missing"
+    done = devart.task(with_repo)
+    assert (done["result"], done["cost"]) == ({"reviewed": "acme/api"}, "0.0042")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, devart.logs("readme.log")
