@@ -13,9 +13,10 @@ import {
 import { launchBrowser } from './chromium';
 import { admin, createTask, quarantinedTask } from './fixtures';
 
-/** Fails unless the page shows no button whose name matches. */
+/** Fails unless the page shows no button, and no link styled as one, whose name matches. */
 async function noButton(page: Page, name: string | RegExp): Promise<void> {
   expect(await page.getByRole('button', { name }).count(), `a viewer sees a "${name}" button`).toBe(0);
+  expect(await page.getByRole('link', { name }).count(), `a viewer sees a "${name}" link`).toBe(0);
 }
 
 describe('the console, signed in as a viewer', () => {
@@ -36,6 +37,16 @@ describe('the console, signed in as a viewer', () => {
       body: {
         name: unique('render').replace(' ', '-'),
         steps: [{ key: 'render', title: 'Render on a GPU', capability: 'gpu' }],
+      },
+    });
+    const item = await api<{ id: string; name: string }>(admin(), '/api/marketplace', {
+      body: {
+        item_type: 'workflow',
+        name: '@acme/lint-pipeline',
+        version: '0.3.0',
+        description: 'Lints every pull request.',
+        tags: ['ci'],
+        manifest: { name: 'lint-pipeline', steps: [{ key: 'lint', title: 'Lint', capability: 'echo' }] },
       },
     });
     const { run_id: runId } = await api<{ run_id: string }>(
@@ -64,6 +75,12 @@ describe('the console, signed in as a viewer', () => {
       await page.getByRole('button', { name: 'Trigger run' }).waitFor();
       await page.goto(`/workflows/runs/${runId}`);
       await page.getByRole('button', { name: 'Cancel run' }).waitFor();
+      await page.goto('/marketplace');
+      await page.getByRole('link', { name: 'Publish', exact: true }).waitFor();
+      await page.goto(`/marketplace/${item.id}`);
+      await page.getByRole('link', { name: 'New version' }).waitFor();
+      await page.getByRole('button', { name: 'Yank' }).waitFor();
+      await page.getByRole('button', { name: 'Install' }).waitFor();
     } finally {
       await closeSession(adminSession);
     }
@@ -117,6 +134,15 @@ describe('the console, signed in as a viewer', () => {
 
       await navLink(page, 'Marketplace').click();
       await page.getByRole('heading', { level: 1, name: 'Marketplace' }).waitFor();
+      await page.locator(`[data-item-name="${item.name}"]`).getByRole('link', { name: item.name }).click();
+      await page.getByRole('heading', { level: 1, name: item.name }).waitFor();
+      await page
+        .getByRole('region', { name: 'Install' })
+        .getByText('Supervisors and admins install.')
+        .waitFor();
+      await noButton(page, /Install|Yank|New version/);
+      await navLink(page, 'Marketplace').click();
+      await page.locator(`[data-item-name="${item.name}"]`).waitFor();
       await noButton(page, /Publish/);
     } finally {
       await closeSession(session);
