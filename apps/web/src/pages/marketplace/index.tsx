@@ -1,14 +1,16 @@
-import { PageHeader } from '../../components/layout';
+import './marketplace.css';
+import { Route, Routes } from 'react-router';
+import { ItemPage } from './item-page';
+import { PublishPage } from './publish-form';
+import { MarketplaceSearch } from './search-page';
 
-/**
- * Everything under /marketplace/* (W2 builds it): nested <Routes> here, e.g.
- * <Routes><Route index element={<List />} /><Route path=":id" element={<Detail />} /></Routes>.
- */
+/** /marketplace (search), /marketplace/publish (supervisors+), /marketplace/:itemId (one version). */
 export default function MarketplaceSection() {
   return (
-    <>
-      <PageHeader title="Marketplace" />
-      <p className="empty">This page is coming next.</p>
-    </>
+    <Routes>
+      <Route index element={<MarketplaceSearch />} />
+      <Route path="publish" element={<PublishPage />} />
+      <Route path=":itemId" element={<ItemPage />} />
+    </Routes>
   );
 }
