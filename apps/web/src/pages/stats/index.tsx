@@ -1,12 +1,12 @@
 import './stats.css';
 import { Route, Routes } from 'react-router';
-import { StatsPage } from './stats-page';
+import { StatsIndex, StatsPage } from './stats-page';
 
-/** /stats (opens the newest workflow's) and /stats/:workflowId. */
+/** /stats (pick a workflow; the only one opens at once) and /stats/:workflowId. */
 export default function StatsSection() {
   return (
     <Routes>
-      <Route index element={<StatsPage />} />
+      <Route index element={<StatsIndex />} />
       <Route path=":workflowId" element={<StatsPage />} />
     </Routes>
   );

@@ -4,10 +4,12 @@ import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-r
 import { BarChart, type BarDatum, LineChart } from '../../components/charts';
 import { DataState } from '../../components/data-state';
 import { PageHeader } from '../../components/layout';
+import { Pagination, useCursorPages } from '../../components/pagination';
 import { Cost, Duration } from '../../components/time';
 import { formatDuration } from '../../lib/format';
 import { readDefinition } from '../workflows/definition';
 import { useWorkflows } from '../workflows/hooks';
+import { LastRun } from '../workflows/workflow-list';
 import { useWorkflowStats } from './hooks';
 import {
   defaultRange,
@@ -303,29 +305,73 @@ function WorkflowStatsView({
   );
 }
 
-/** /stats and /stats/:workflowId — a workflow's p50/p95 duration and cost over time, step failure rates. */
+/** /stats/:workflowId — a workflow's p50/p95 duration and cost over time, step failure rates. */
 export function StatsPage() {
-  const { workflowId } = useParams();
-  const [params] = useSearchParams();
+  const { workflowId = '' } = useParams();
   // The picker lists the newest 200 workflows; an older one is still reachable by its URL.
   const workflows = useWorkflows(undefined, 200);
+  return (
+    <>
+      <PageHeader title="Stats" />
+      <DataState query={workflows} label="workflows">
+        {(page) => <WorkflowStatsView workflows={page.items} workflowId={workflowId} />}
+      </DataState>
+    </>
+  );
+}
+
+/** /stats — which workflow's statistics to open; straight to it when there is only one. */
+export function StatsIndex() {
+  const pages = useCursorPages();
+  const workflows = useWorkflows(pages.cursor);
+  const [params] = useSearchParams();
+  const only = workflows.data?.items.length === 1 && !workflows.data.next_cursor && pages.page === 1;
+  if (only) {
+    return (
+      <Navigate
+        to={{ pathname: `/stats/${workflows.data!.items[0]!.id}`, search: params.toString() }}
+        replace
+      />
+    );
+  }
   return (
     <>
       <PageHeader title="Stats" />
       <DataState
         query={workflows}
         label="workflows"
-        isEmpty={(page) => page.items.length === 0 && !workflowId}
+        isEmpty={(page) => page.items.length === 0}
         empty="No workflows yet: statistics appear once a workflow has runs."
       >
-        {(page) =>
-          workflowId ? (
-            <WorkflowStatsView workflows={page.items} workflowId={workflowId} />
-          ) : (
-            <Navigate to={{ pathname: `/stats/${page.items[0]!.id}`, search: params.toString() }} replace />
-          )
-        }
+        {(page) => (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Workflows: open one to see its statistics</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Workflow</th>
+                  <th scope="col">Last run</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((w) => (
+                  <tr key={w.id} data-workflow-id={w.id}>
+                    <td>
+                      <Link to={`/stats/${w.id}`} aria-label={`Stats of ${w.name}`}>
+                        {w.name}
+                      </Link>
+                    </td>
+                    <td>
+                      <LastRun workflowId={w.id} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
       </DataState>
+      <Pagination pages={pages} nextCursor={workflows.data?.next_cursor} />
     </>
   );
 }

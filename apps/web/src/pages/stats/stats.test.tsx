@@ -1,10 +1,13 @@
 import type { WorkflowStats } from '@devart/contracts';
-import { screen, waitFor, within } from '@testing-library/react';
+import { configure, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../../app';
 import { json, mockApi, renderSignedIn } from '../../test-utils';
 import { hasPoints, sinceOf, statsSeries } from './series';
+
+// The first render in a file loads the app's modules; on a busy CI machine that can outlast the default 1 s.
+configure({ asyncUtilTimeout: 5000 });
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -101,7 +104,7 @@ describe('Stats page', () => {
     marketplace_item_id: null,
   };
 
-  it('opens the newest workflow’s statistics, and asks for the window the user picks', async () => {
+  it('opens the only workflow’s statistics at once, and asks for the window the user picks', async () => {
     const asked: URL[] = [];
     mockApi('viewer', (url) => {
       if (url.pathname === '/api/workflows') return json({ items: [workflow], next_cursor: null });
@@ -135,6 +138,21 @@ describe('Stats page', () => {
     await userEvent.selectOptions(screen.getByLabelText('Window'), 'all');
     await waitFor(() => expect(asked.at(-1)!.searchParams.get('since')).toBeNull());
     expect(asked.at(-1)!.searchParams.get('bucket')).toBe('day');
+  });
+
+  it('lets the user pick a workflow when there are several, each with its last run', async () => {
+    const other = { ...workflow, id: '5ef3f7b2-b276-45fb-821d-4cd1bf61ce23', name: 'nightly' };
+    mockApi('viewer', (url) => {
+      if (url.pathname === '/api/workflows') return json({ items: [other, workflow], next_cursor: null });
+      if (url.pathname.endsWith('/runs')) return json({ items: [], next_cursor: null });
+      return undefined;
+    });
+    renderSignedIn(<App />, { path: '/stats' });
+    expect((await screen.findByRole('link', { name: 'Stats of nightly' })).getAttribute('href')).toBe(
+      `/stats/${other.id}`,
+    );
+    expect(screen.getByRole('link', { name: 'Stats of ci-pipeline' })).toBeTruthy();
+    await waitFor(() => expect(screen.getAllByText('never run')).toHaveLength(2));
   });
 
   it('says when there are no workflows', async () => {

@@ -1,9 +1,12 @@
 import type { WorkflowVariable } from '@devart/contracts';
-import { screen, waitFor } from '@testing-library/react';
+import { configure, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { json, mockApi, problem, renderSignedIn } from '../../test-utils';
 import { fieldOfPath, initialValues, readTriggerForm, TriggerForm, variableFields } from './trigger-form';
+
+// The first render in a file loads the app's modules; on a busy CI machine that can outlast the default 1 s.
+configure({ asyncUtilTimeout: 5000 });
 
 afterEach(() => vi.unstubAllGlobals());
 

@@ -18,13 +18,17 @@ function Version({ workflow }: { workflow: Workflow }) {
   if (!workflow.marketplace_item_id) return <span className="muted">local</span>;
   if (!item.data) return <span className="muted">…</span>;
   return (
-    <Link to={`/marketplace/${item.data.id}`} title={`Installed from ${item.data.name}`}>
-      {item.data.version}
-    </Link>
+    <>
+      <Link to={`/marketplace/${item.data.id}`} aria-label={`${item.data.name} ${item.data.version}`}>
+        {item.data.version}
+      </Link>
+      <div className="muted small">{item.data.name}</div>
+    </>
   );
 }
 
-function LastRun({ workflowId }: { workflowId: string }) {
+/** A workflow's newest run: its status and when, linking to it; "never run" before the first. */
+export function LastRun({ workflowId }: { workflowId: string }) {
   const last = useLastRun(workflowId);
   if (last.isPending) return <span className="muted">…</span>;
   if (last.isError) return <span className="muted">unknown</span>;

@@ -1,9 +1,12 @@
 import type { UserRole } from '@devart/core';
-import { screen, waitFor, within } from '@testing-library/react';
+import { configure, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { App } from '../../app';
 import { json, mockApi, renderSignedIn } from '../../test-utils';
+
+// The first render in a file loads the app's modules; on a busy CI machine that can outlast the default 1 s.
+configure({ asyncUtilTimeout: 5000 });
 
 // React Flow measures its box; jsdom has no layout, so a box that never resizes does.
 beforeAll(() => {
