@@ -15,6 +15,7 @@ import { agentRoutes } from './routes/agents';
 import { docsRoutes } from './routes/docs';
 import { defaultEventStreamSettings, type EventStreamSettings, eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { integrationRoutes } from './routes/integrations';
 import { marketplaceRoutes } from './routes/marketplace';
 import { meRoutes } from './routes/me';
 import { overviewRoutes } from './routes/overview';
@@ -29,6 +30,7 @@ import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { createEventHub, type EventHub } from './services/event-hub';
 import type { FailureSettings } from './services/failures';
 import type { RunStartedHook } from './services/github-webhooks';
+import type { IntegrationInfo } from './services/integrations';
 import { createSandboxService, type SandboxService } from './services/sandboxes';
 
 export interface AppDeps {
@@ -56,6 +58,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The built web console served at `/` (default apps/web/dist). */
   webDist?: string;
+  /** What GET /api/integrations reports (default: nothing configured). */
+  integrations?: readonly IntegrationInfo[];
   /** GitHub: the webhook secret (unset = POST /api/webhooks/github answers 404) and what a started run records beside it. */
   github?: { webhookSecret?: string; onRunStarted?: RunStartedHook };
 }
@@ -135,6 +139,7 @@ export function createApp(deps: AppDeps) {
       onGithubRunStarted: deps.github?.onRunStarted,
     }),
   );
+  app.route('/', integrationRoutes({ db, integrations: deps.integrations ?? [] }));
   app.route('/', docsRoutes());
   // Prometheus text format; unauthenticated like /health, so keep the API on a private interface or filter /metrics at the proxy.
   app.get('/metrics', async (c) =>

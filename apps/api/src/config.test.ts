@@ -88,6 +88,13 @@ describe('the configuration schema', () => {
     [{ JWT_JWKS_URL: 'ftp://issuer/jwks' }, 'JWT_JWKS_URL'],
     [{ SANDBOX_PROVIDER: 'docker' }, 'SANDBOX_PROVIDER'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TELEGRAM_BOT_TOKEN: 'not-a-token', TELEGRAM_CHAT_ID: '1' }, 'TELEGRAM_BOT_TOKEN'],
+    [{ TELEGRAM_BOT_TOKEN: '123:AAAAAAAAAAAAAAAAAAAAAAAA', TELEGRAM_CHAT_ID: 'my chat' }, 'TELEGRAM_CHAT_ID'],
+    [{ TELEGRAM_API_URL: 'api.telegram.org' }, 'TELEGRAM_API_URL'],
+    [{ PUBLIC_URL: 'ftp://devart' }, 'PUBLIC_URL'],
+    [{ NOTIFY_EVENTS: 'task.quarantined, task.done' }, 'NOTIFY_EVENTS'],
+    [{ NOTIFY_CAPABILITIES: 'Shell Scripts' }, 'NOTIFY_CAPABILITIES'],
+    [{ NOTIFY_DAILY_SUMMARY_AT: '25:00' }, 'NOTIFY_DAILY_SUMMARY_AT'],
   ])('refuses a bad value naming its variable (%o)', (env, variable) => {
     expect(refusal(env)).toMatch(new RegExp(`^  ${variable}: `, 'm'));
   });
@@ -108,6 +115,54 @@ describe('the configuration schema', () => {
     // Against the default cap too, and equal values are fine.
     expect(refusal({ RETRY_BASE_MS: String(defaultBackoff.capMs + 1) })).toContain('RETRY_BASE_MS:');
     expect(loadConfig({ RETRY_BASE_MS: '1000', RETRY_CAP_MS: '1000' }).RETRY_BASE_MS).toBe(1000);
+  });
+
+  it('wants the Telegram bot and its chat together, naming the one missing', () => {
+    expect(refusal({ TELEGRAM_BOT_TOKEN: '123456:AAAAAAAAAAAAAAAAAAAAAAAA' })).toContain(
+      '  TELEGRAM_CHAT_ID: must be set with TELEGRAM_BOT_TOKEN',
+    );
+    expect(refusal({ TELEGRAM_CHAT_ID: '-1001234' })).toContain(
+      '  TELEGRAM_BOT_TOKEN: must be set with TELEGRAM_CHAT_ID',
+    );
+  });
+
+  it('turns the notification variables into settings: lists split on commas, URLs without a trailing slash', () => {
+    const settings = platformSettings(
+      loadConfig({
+        TELEGRAM_BOT_TOKEN: '123456:AAAAAAAAAAAAAAAAAAAAAAAA',
+        TELEGRAM_CHAT_ID: '@devart_alerts',
+        TELEGRAM_API_URL: 'http://127.0.0.1:8081/',
+        PUBLIC_URL: 'https://devart.example.com/',
+        NOTIFY_EVENTS: 'task.quarantined , agent.offline',
+        NOTIFY_EXCLUDE_CAPABILITIES: 'echo,lint',
+        NOTIFY_DAILY_SUMMARY_AT: '08:30',
+      }),
+    ).notifications;
+    expect(settings).toEqual({
+      telegram: {
+        token: '123456:AAAAAAAAAAAAAAAAAAAAAAAA',
+        chatId: '@devart_alerts',
+        apiUrl: 'http://127.0.0.1:8081',
+      },
+      policy: {
+        events: ['task.quarantined', 'agent.offline'],
+        capabilities: undefined,
+        excludeCapabilities: ['echo', 'lint'],
+        publicUrl: 'https://devart.example.com',
+        dailySummaryAt: '08:30',
+      },
+    });
+    expect(defaultSettings.notifications).toEqual({
+      telegram: undefined,
+      policy: {
+        events: ['task.quarantined', 'workflow_run.failed', 'workflow_run.completed', 'agent.offline'],
+        capabilities: undefined,
+        excludeCapabilities: [],
+        publicUrl: undefined,
+        dailySummaryAt: undefined,
+      },
+    });
+    expect(loadConfig({}).TELEGRAM_API_URL).toBe('https://api.telegram.org');
   });
 
   describe('SANDBOX_PROVIDER=kubernetes', () => {
@@ -176,6 +231,8 @@ describe('the configuration schema', () => {
       sandboxSweepMs: 1000,
       agentOfflineSeconds: 45,
       eventsRetention: { days: 7, intervalMs: 300_000 },
+      github: { webhookSecret: undefined },
+      notifications: defaultSettings.notifications,
     });
     expect(defaultSettings.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
   });

@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
+import { Capability, NotificationEventType } from '@devart/contracts';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { KubernetesConfigError, type KubernetesEnvConfig, kubernetesConfigFromEnv } from '@devart/sandbox';
@@ -10,6 +11,22 @@ export const DEFAULT_LEASE_SECONDS = 60;
 // An empty variable (FOO= in an env file) means "not set", not "set to nothing".
 const blank = (value: unknown) => (value === '' ? undefined : value);
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(blank, schema.optional());
+// A comma-separated list (spaces allowed around items), each item checked by `item` and a bad
+// one named in the variable's message; unset or empty = undefined.
+const commaList = <T extends z.ZodType<string>>(item: T) =>
+  optional(z.string()).transform((value, ctx): z.output<T>[] | undefined => {
+    if (value === undefined || value.trim() === '') return undefined;
+    const items = value.split(',').map((part) => part.trim());
+    for (const part of items) {
+      const checked = item.safeParse(part);
+      if (!checked.success)
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${part}": ${checked.error.issues[0]?.message ?? 'invalid'}`,
+        });
+    }
+    return items as z.output<T>[];
+  });
 
 /** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
 const Variables = z.object({
@@ -73,6 +90,38 @@ const Variables = z.object({
   AGENT_OFFLINE_SECONDS: z.preprocess(blank, z.coerce.number().min(1).max(86_400).default(120)),
   /** Events (GET /api/events, /api/events/history) older than this many days are deleted, every few minutes. */
   EVENTS_RETENTION_DAYS: z.preprocess(blank, z.coerce.number().min(0.01).max(3650).default(14)),
+  /** Token of the Telegram bot that sends notifications (from @BotFather); unset = no Telegram. Never shown by the API. */
+  TELEGRAM_BOT_TOKEN: optional(
+    z.string().regex(/^\d{1,20}:[A-Za-z0-9_-]{20,100}$/, {
+      error: 'must be the token @BotFather gave, like 123456789:AAE… (digits, a colon, then letters)',
+    }),
+  ),
+  /** The chat notifications go to: a numeric id (groups are negative) or @channelname. */
+  TELEGRAM_CHAT_ID: optional(
+    z.string().regex(/^-?\d{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,}$/, {
+      error: 'must be a numeric chat id (groups are negative, like -1001234567890) or @channelname',
+    }),
+  ),
+  /** The Bot API; another URL for a local Bot API server or a test stub. */
+  TELEGRAM_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })).transform(
+    (v) => (v ?? 'https://api.telegram.org').replace(/\/+$/, ''),
+  ),
+  /** Where people open the web console (https://devart.example.com); notifications link to it. Unset = no links. */
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })).transform((v) =>
+    v?.replace(/\/+$/, ''),
+  ),
+  /** Comma-separated event types that notify (default all four; workflow_run.completed only for workflows with notify.on_complete). */
+  NOTIFY_EVENTS: commaList(NotificationEventType).transform((v) => v ?? [...NotificationEventType.options]),
+  /** Only tasks, runs and agents with one of these capabilities notify (comma-separated); unset = all. */
+  NOTIFY_CAPABILITIES: commaList(Capability),
+  /** Tasks, runs and agents with these capabilities never notify (comma-separated). */
+  NOTIFY_EXCLUDE_CAPABILITIES: commaList(Capability).transform((v) => v ?? []),
+  /** A summary of the last 24 hours is sent every day at this time, UTC (HH:MM); unset = none. */
+  NOTIFY_DAILY_SUMMARY_AT: optional(
+    z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a UTC time of day as HH:MM, like 08:30' }),
+  ),
   /** Retry backoff of tasks without their own: the first retry waits up to this long (ms)… */
   RETRY_BASE_MS: z.preprocess(blank, z.coerce.number().int().min(0).default(defaultBackoff.baseMs)),
   /** …and no retry waits longer than this (ms). */
@@ -158,6 +207,18 @@ export const ConfigSchema = Variables.superRefine((vars, ctx) => {
       path: ['RETRY_BASE_MS'],
       message: `must not exceed RETRY_CAP_MS (${vars.RETRY_CAP_MS}): no retry waits longer than the cap`,
     });
+  }
+  // The bot and its chat come together: either alone would send nothing, silently.
+  for (const [name, other] of [
+    ['TELEGRAM_CHAT_ID', 'TELEGRAM_BOT_TOKEN'],
+    ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHAT_ID'],
+  ] as const) {
+    if (vars[name] === undefined && vars[other] !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `must be set with ${other}: Telegram needs both`,
+      });
   }
 }).transform((vars, ctx): Config => {
   if (vars.SANDBOX_PROVIDER !== 'kubernetes') return { ...vars, SANDBOX_PROVIDER: vars.SANDBOX_PROVIDER };

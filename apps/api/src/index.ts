@@ -5,3 +5,4 @@ export { readOrCreateSecret, readSecret } from './data-dir';
 export { openDatabase, startPlatform } from './server';
 export { registerDemoAgents } from './services/demo-agents';
 export { demoWorkflow, seedDemoWorkflow } from './services/demo-workflow';
+export { sendTelegramTest } from './services/telegram';

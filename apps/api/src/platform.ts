@@ -8,10 +8,18 @@ import { createMetrics, type Metrics } from './metrics';
 import type { EventStreamSettings } from './routes/events';
 import { type BrokerAccess, noBrokerAccess } from './services/broker-access';
 import { watchDeadLetters } from './services/dead-letters';
+import {
+  type DeliveryChannel,
+  type DeliveryLoop,
+  type DeliveryLoopOptions,
+  startDeliveryLoop,
+} from './services/deliveries';
 import { createEventHub, type EventHub } from './services/event-hub';
 import { type EventRetention, startEventRetention } from './services/event-retention';
 import type { FailureSettings } from './services/failures';
+import type { IntegrationInfo } from './services/integrations';
 import { heartbeatGraceMs, type LeaseReaper, startLeaseReaper } from './services/lease-reaper';
+import { type NotificationPolicy, startDailySummaries } from './services/notifier';
 import { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from './services/outbox-relay';
 import { type Reconciler, startReconciler } from './services/reconciler';
 import {
@@ -20,6 +28,20 @@ import {
   type SandboxService,
   startSandboxSweeper,
 } from './services/sandboxes';
+import { type TelegramSettings, telegramChannel } from './services/telegram';
+
+/** Notifications (TELEGRAM_*, NOTIFY_*, PUBLIC_URL) and the delivery loop that sends them. */
+export interface NotificationSettings {
+  /** Unset = no Telegram. */
+  telegram?: TelegramSettings;
+  policy: NotificationPolicy;
+  /** The delivery loop's timings (defaults: the loop's own); tests shorten them. */
+  delivery?: Partial<
+    Pick<DeliveryLoopOptions, 'pollIntervalMs' | 'backoff' | 'leaseSeconds' | 'sendTimeoutMs'>
+  >;
+  /** Test hook: how the channels reach their services (default: the global fetch). */
+  fetch?: typeof fetch;
+}
 
 /** The timings and policies of a running platform, in the units the code uses. */
 export interface PlatformSettings {
@@ -44,6 +66,8 @@ export interface PlatformSettings {
   eventsRetention: { days: number; intervalMs: number };
   /** An exec still running after this long is answered at once (default: createApp's). */
   slowExecAfterMs?: number;
+  /** Notifications through the delivery outbox (TELEGRAM_*, NOTIFY_*, PUBLIC_URL). */
+  notifications: NotificationSettings;
   /** GitHub: the webhook's secret (GITHUB_WEBHOOK_SECRET); unset = POST /api/webhooks/github answers 404. */
   github: { webhookSecret?: string };
 }
@@ -62,6 +86,23 @@ export function platformSettings(config: Config): PlatformSettings {
     agentOfflineSeconds: config.AGENT_OFFLINE_SECONDS,
     // Every five minutes: a day's events fall due a few thousand rows at a time, well within one run.
     eventsRetention: { days: config.EVENTS_RETENTION_DAYS, intervalMs: 5 * 60_000 },
+    notifications: {
+      telegram:
+        config.TELEGRAM_BOT_TOKEN && config.TELEGRAM_CHAT_ID
+          ? {
+              token: config.TELEGRAM_BOT_TOKEN,
+              chatId: config.TELEGRAM_CHAT_ID,
+              apiUrl: config.TELEGRAM_API_URL,
+            }
+          : undefined,
+      policy: {
+        events: config.NOTIFY_EVENTS,
+        capabilities: config.NOTIFY_CAPABILITIES,
+        excludeCapabilities: config.NOTIFY_EXCLUDE_CAPABILITIES,
+        publicUrl: config.PUBLIC_URL,
+        dailySummaryAt: config.NOTIFY_DAILY_SUMMARY_AT,
+      },
+    },
     github: { webhookSecret: config.GITHUB_WEBHOOK_SECRET },
   };
 }
@@ -116,6 +157,8 @@ export interface BackgroundLoops {
   reaper: LeaseReaper;
   reconciler: Reconciler;
   retention: EventRetention;
+  /** Sends the delivery outbox; undefined when no channel is configured. */
+  deliveries: DeliveryLoop | undefined;
 }
 
 export interface WiredPlatform {
@@ -172,6 +215,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       sandboxes,
       metrics,
       slowExecAfterMs: settings.slowExecAfterMs,
+      integrations: integrations(settings),
       github: { webhookSecret: settings.github.webhookSecret },
     });
     return { app, events, sandboxes, metrics, background, close };
@@ -217,5 +261,56 @@ async function startBackground(
   stops.push(() => sweeper.stop());
   const retention = startEventRetention({ db, logger, ...settings.eventsRetention });
   stops.push(() => retention.stop());
-  return { relay, reaper, reconciler, retention };
+  const channels = deliveryChannels(db, settings);
+  let deliveries: DeliveryLoop | undefined;
+  if (channels.length > 0) {
+    deliveries = await startDeliveryLoop({ db, logger, channels, ...settings.notifications.delivery });
+    stops.push(() => deliveries!.stop());
+    if (!settings.notifications.policy.publicUrl)
+      logger.warn('PUBLIC_URL is unset: notifications carry no links to the console');
+  }
+  const { telegram, policy } = settings.notifications;
+  if (telegram && policy.dailySummaryAt) {
+    const summaries = startDailySummaries({
+      db,
+      logger,
+      at: policy.dailySummaryAt,
+      channels: [{ name: 'telegram', target: telegram.chatId }],
+    });
+    stops.push(() => summaries.stop());
+  }
+  return { relay, reaper, reconciler, retention, deliveries };
+}
+
+/**
+ * The channels of the delivery outbox this process sends through: each configured integration's
+ * (services/deliveries.ts says how to add one). Every replica should configure the same ones.
+ */
+function deliveryChannels(db: Db, settings: PlatformSettings): DeliveryChannel[] {
+  const { telegram, policy, fetch } = settings.notifications;
+  const channels: DeliveryChannel[] = [];
+  if (telegram) channels.push(telegramChannel({ db, settings: telegram, policy, fetch }));
+  return channels;
+}
+
+/** What GET /api/integrations reports about each integration: never a secret, only whether it is set. */
+function integrations(settings: PlatformSettings): IntegrationInfo[] {
+  const { telegram, policy } = settings.notifications;
+  return [
+    {
+      name: 'telegram',
+      configured: telegram !== undefined,
+      channels: ['telegram'],
+      settings: {
+        bot_token: telegram ? 'set' : 'unset',
+        chat_id: telegram?.chatId ?? null,
+        api_url: telegram?.apiUrl ?? null,
+        public_url: policy.publicUrl ?? null,
+        events: [...policy.events],
+        capabilities: policy.capabilities ? [...policy.capabilities] : null,
+        exclude_capabilities: [...policy.excludeCapabilities],
+        daily_summary_at: policy.dailySummaryAt ?? null,
+      },
+    },
+  ];
 }

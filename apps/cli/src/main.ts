@@ -2,6 +2,7 @@ import { ConfigError } from '@devart/api';
 import { UsageError } from './args';
 import { agentCommand } from './commands/agent';
 import { migrateCommand } from './commands/migrate';
+import { notifyCommand } from './commands/notify';
 import { start } from './commands/start';
 import { token } from './commands/token';
 import type { CommandContext } from './context';
@@ -15,6 +16,7 @@ Commands:
   migrate   apply pending database migrations and report them
   token     print a signed user JWT (viewer, supervisor or admin)
   agent     run the reference agent (echo, shell) against a devart API and RabbitMQ
+  notify    send a test notification (notify test) with this environment's Telegram settings
 
 Run "devart <command> --help" for a command's options.
 Configuration comes from environment variables; see the README's configuration table.`;
@@ -24,6 +26,7 @@ const commands: Record<string, (args: string[], ctx: CommandContext) => Promise<
   migrate: migrateCommand,
   token,
   agent: agentCommand,
+  notify: notifyCommand,
 };
 
 /** Runs the CLI and returns its exit code: 0 done, 1 failed, 2 called wrongly. */

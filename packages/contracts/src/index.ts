@@ -1,6 +1,7 @@
 export * from './agents';
 export * from './common';
 export * from './events';
+export * from './integrations';
 export * from './marketplace';
 export * from './overview';
 export * from './sandboxes';

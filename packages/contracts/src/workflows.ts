@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Capability, DateTime, JsonObject, queryInt, Slug, Uuid } from './common';
+import { WorkflowNotify } from './integrations';
 import { RetryBackoff } from './tasks';
 
 /** A step's key: what `depends_on` and `{{steps.<key>.result}}` name it by. */
@@ -171,6 +172,10 @@ export const WorkflowDefinitionBody = z
     triggers: z.array(WorkflowTrigger).max(20).optional().meta({
       description:
         'Deliveries that start a run by themselves; a GitHub-started run reads the delivery as {{vars.github.…}}.',
+    }),
+    notify: WorkflowNotify.optional().meta({
+      description:
+        'Notifications of its runs (Telegram): on_failure (default true) for a failed run or a quarantined step, on_complete (default false) for a completed run.',
     }),
   })
   .meta({ id: 'WorkflowDefinitionBody' });

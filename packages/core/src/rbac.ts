@@ -37,6 +37,8 @@ export const rbacMatrix = {
   'sandboxes.read': [...readers, 'agent'],
   'sandboxes.exec': agents,
   'sandboxes.terminate': [...supervisors, 'agent'],
+  // Which outside services are connected and how their deliveries fare (no secrets, but the setup).
+  'integrations.read': admins,
 } as const satisfies Record<string, readonly PrincipalKind[]>;
 
 export type Action = keyof typeof rbacMatrix;

@@ -12,6 +12,7 @@ export * from './github-runs';
 export * from './keyset';
 export * from './marketplace';
 export * from './migrate';
+export * from './notifications';
 export * from './outbox';
 export * from './overview';
 export * from './sandboxes';
