@@ -73,6 +73,11 @@ export function hasPoints(series: readonly Series[]): boolean {
   return series.some((s) => s.points.length > 0);
 }
 
+/** How many buckets the series cover: with one, a line has nowhere to go and words say more. */
+export function bucketCount(series: readonly Series[]): number {
+  return new Set(series.flatMap((s) => s.points.map((p) => p.x))).size;
+}
+
 const bucketFormats: Record<StatsBucket, Intl.DateTimeFormatOptions> = {
   minute: { hour: '2-digit', minute: '2-digit' },
   hour: { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' },

@@ -1,7 +1,7 @@
 import type { StatsBucket, Workflow, WorkflowStats } from '@devart/contracts';
 import { useMemo } from 'react';
 import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-router';
-import { BarChart, type BarDatum, LineChart } from '../../components/charts';
+import { BarChart, type BarDatum, LineChart, type Series } from '../../components/charts';
 import { DataState } from '../../components/data-state';
 import { PageHeader } from '../../components/layout';
 import { Pagination, useCursorPages } from '../../components/pagination';
@@ -12,6 +12,7 @@ import { useWorkflows } from '../workflows/hooks';
 import { LastRun } from '../workflows/workflow-list';
 import { useWorkflowStats } from './hooks';
 import {
+  bucketCount,
   defaultRange,
   formatBucket,
   hasPoints,
@@ -28,6 +29,35 @@ const percent = (rate: number | null) => (rate === null ? '—' : `${Math.round(
 function formatCostAxis(value: number): string {
   if (value === 0) return '0';
   return value >= 0.01 ? value.toFixed(2) : value.toPrecision(2);
+}
+
+/** A window whose completed runs all fall in one bucket: the values in words, not a one-dot chart. */
+function OnePoint({
+  bucket,
+  series,
+  format,
+}: {
+  bucket: StatsBucket;
+  series: readonly Series[];
+  format: (value: number) => string;
+}) {
+  const first = series.find((s) => s.points.length > 0)?.points[0];
+  return (
+    <div className="one-point">
+      <p className="stats">
+        {series.map((s) => (
+          <span key={s.name} className="stat">
+            <span className="stat-value">{s.points[0] ? format(s.points[0].y) : '—'}</span>
+            <span className="stat-label">{s.name}</span>
+          </span>
+        ))}
+      </p>
+      <p className="muted small">
+        All in one {bucket}
+        {first ? ` (${formatBucket(bucket, first.x)})` : ''}: a narrower window shows how it moves.
+      </p>
+    </div>
+  );
 }
 
 /**
@@ -105,15 +135,17 @@ function Charts({ stats, stepOrder }: { stats: WorkflowStats; stepOrder: readonl
       <div className="grid">
         <section className="panel" aria-labelledby="duration-title">
           <h2 id="duration-title">Duration per {bucket}</h2>
-          {hasPoints(series.duration) ? (
+          {!hasPoints(series.duration) ? (
+            noCompleted
+          ) : bucketCount(series.duration) === 1 ? (
+            <OnePoint bucket={bucket} series={series.duration} format={formatDuration} />
+          ) : (
             <LineChart
               series={series.duration}
               title={`p50 and p95 duration of completed runs per ${bucket}`}
               formatY={formatDuration}
               formatX={formatX}
             />
-          ) : (
-            noCompleted
           )}
         </section>
         <section className="panel" aria-labelledby="cost-title">
@@ -122,6 +154,8 @@ function Charts({ stats, stepOrder }: { stats: WorkflowStats; stepOrder: readonl
             noCompleted
           ) : series.cost.every((s) => s.points.every((p) => p.y === 0)) ? (
             <p className="empty">Every completed run in this window cost 0: its steps reported no cost.</p>
+          ) : bucketCount(series.cost) === 1 ? (
+            <OnePoint bucket={bucket} series={series.cost} format={formatCostAxis} />
           ) : (
             <LineChart
               series={series.cost}

@@ -4,7 +4,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../../app';
 import { json, mockApi, renderSignedIn } from '../../test-utils';
-import { hasPoints, sinceOf, statsSeries } from './series';
+import { bucketCount, hasPoints, sinceOf, statsSeries } from './series';
 
 // The first render in a file loads the app's modules; on a busy CI machine that can outlast the default 1 s.
 configure({ asyncUtilTimeout: 5000 });
@@ -46,6 +46,13 @@ const stats: WorkflowStats = {
         duration_ms: { p50: null, p95: null },
         cost: { p50: null, p95: null, total: '0.02' },
       }),
+      point('2026-12-02T08:00:00.000Z', {
+        runs: 1,
+        completed: 1,
+        failed: 0,
+        duration_ms: { p50: 400, p95: 400 },
+        cost: { p50: '0.02', p95: '0.02', total: '0.02' },
+      }),
     ],
   },
 };
@@ -54,19 +61,48 @@ describe('statsSeries', () => {
   it('draws p50/p95 duration and cost per bucket, leaving out buckets with no completed run', () => {
     const series = statsSeries(stats);
     const x = Date.parse('2026-12-02T06:00:00.000Z');
+    const x8 = Date.parse('2026-12-02T08:00:00.000Z');
     expect(series.duration).toEqual([
-      { name: 'p50', points: [{ x, y: 500 }] },
-      { name: 'p95', points: [{ x, y: 900 }] },
+      {
+        name: 'p50',
+        points: [
+          { x, y: 500 },
+          { x: x8, y: 400 },
+        ],
+      },
+      {
+        name: 'p95',
+        points: [
+          { x, y: 900 },
+          { x: x8, y: 400 },
+        ],
+      },
     ]);
     expect(series.cost).toEqual([
-      { name: 'p50', points: [{ x, y: 0.01 }] },
-      { name: 'p95', points: [{ x, y: 0.025 }] },
+      {
+        name: 'p50',
+        points: [
+          { x, y: 0.01 },
+          { x: x8, y: 0.02 },
+        ],
+      },
+      {
+        name: 'p95',
+        points: [
+          { x, y: 0.025 },
+          { x: x8, y: 0.02 },
+        ],
+      },
     ]);
     expect(series.runs.map((r) => [r.label, r.value, r.failed])).toEqual([
       ['2026-12-02T06:00:00.000Z', 3, 1],
       ['2026-12-02T07:00:00.000Z', 2, 1],
+      ['2026-12-02T08:00:00.000Z', 1, 0],
     ]);
     expect(hasPoints(series.duration)).toBe(true);
+    expect(bucketCount(series.duration)).toBe(2);
+    const oneDay = { bucket: 'day' as const, points: [point('2026-12-02T00:00:00.000Z')] };
+    expect(bucketCount(statsSeries({ ...stats, over_time: oneDay }).duration)).toBe(1);
     expect(hasPoints(statsSeries({ ...stats, over_time: { bucket: 'day', points: [] } }).duration)).toBe(
       false,
     );
