@@ -94,10 +94,11 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes({ db }));
   app.route('/', meRoutes());
   app.route('/', overviewRoutes({ db }));
-  app.route('/', agentRoutes({ db, brokerAccess: deps.brokerAccess ?? noBrokerAccess, agentKeys }));
+  const brokerAccess = deps.brokerAccess ?? noBrokerAccess;
+  app.route('/', agentRoutes({ db, brokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
   app.route('/', workflowRoutes({ db }));
-  app.route('/', marketplaceRoutes({ db }));
+  app.route('/', marketplaceRoutes({ db, amqpPrefix: brokerAccess.prefix }));
   app.route(
     '/',
     sandboxRoutes({

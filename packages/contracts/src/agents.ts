@@ -34,8 +34,22 @@ export const AgentBrokerCredentials = z
       .meta({ description: 'amqp(s) URL with this agent’s own user; it may only read its task queues.' }),
     username: z.string(),
     password: z.string(),
+    amqp_prefix: z.string().meta({
+      description:
+        'The prefix of every exchange and queue name on this devart (its AMQP_PREFIX; "" for none). ' +
+        'Pass it to the SDK as `prefix` (`devart agent --prefix`): without it the agent looks for ' +
+        'queues its user may not read.',
+      example: 'prod.',
+    }),
+    queues: z.array(z.string()).meta({
+      description:
+        'The full names of the queues this agent consumes, its prefix included: `tasks.todo` and ' +
+        '`tasks.todo.<capability>` for each of its capabilities. Its broker user may read these and no others.',
+      example: ['prod.tasks.todo', 'prod.tasks.todo.shell'],
+    }),
   })
   .meta({ id: 'AgentBrokerCredentials' });
+export type AgentBrokerCredentials = z.infer<typeof AgentBrokerCredentials>;
 
 export const CreatedAgent = Agent.extend({
   api_key: z.string().meta({ description: 'Shown once: only its hash is stored.', example: 'dva_…' }),

@@ -53,8 +53,11 @@ export class QueueNotFoundError extends BrokerError {
     readonly queue: string,
     options?: ErrorOptions,
   ) {
+    // Read by people running an agent, who never call the broker's API themselves.
     super(
-      `Queue "${queue}" does not exist; call ensureTaskQueue() (or setup()) on a broker that may declare it`,
+      `Queue "${queue}" does not exist on this broker. The devart API creates the task queues (when it ` +
+        'starts, when an agent registers, and again every few seconds): is devart running with AMQP_URL ' +
+        'set to this broker and vhost, and with the same AMQP_PREFIX as this queue name?',
       options,
     );
   }

@@ -1,15 +1,18 @@
-import { TaskMessage } from '@devart/contracts';
+import type { TaskMessage } from '@devart/contracts';
 import {
+  AccessRefusedError,
   type Broker,
   type BrokerLogger,
   type Consumer,
   createRabbitBroker,
   type Delivery,
   QueueNotFoundError,
+  taskQueueName,
 } from '@devart/queue';
 import { createBatcher } from './batcher';
 import { type ApiClient, createApiClient, expectOk } from './client';
 import { NonRetryableError } from './errors';
+import { checkTaskMessage } from './message';
 import { createReporter, type Report } from './reports';
 import { createTaskSandboxes, type SandboxHandle, type SandboxOptions } from './sandbox';
 
@@ -67,7 +70,10 @@ export interface AgentOptions {
   capabilities: string[];
   /** Tasks worked at once (and the broker prefetch). Default 1. */
   concurrency?: number;
-  /** Topology prefix, as the API's AMQP_PREFIX. */
+  /**
+   * Topology prefix: the API's AMQP_PREFIX, which `POST /api/agents` answers as `broker.amqp_prefix`
+   * (default ''). Without it an agent of a prefixed devart looks for queues its user may not read.
+   */
   prefix?: string;
   /** On stop, how long in-flight tasks may still run before they are reported as failed (ms, default 30 000). */
   shutdownGraceMs?: number;
@@ -125,8 +131,25 @@ const shutdownFailure = (taskId: string, attempt: number): Report => ({
   retryable: true,
 });
 
-function isTaskMessage(body: unknown): body is TaskMessage {
-  return TaskMessage.safeParse(body).success;
+/**
+ * The broker refused to let this agent read `queue`: most often a prefix that is not the API's
+ * AMQP_PREFIX, or a capability the agent was not registered with. Says which prefix and queues it
+ * used, since RabbitMQ's own message names only the one queue.
+ */
+function accessRefused(
+  queue: string,
+  prefix: string,
+  capabilities: (string | null)[],
+  cause: AccessRefusedError,
+): AccessRefusedError {
+  const tried = capabilities.map((capability) => taskQueueName(capability, prefix));
+  return new AccessRefusedError(
+    `The broker refused this agent access to queue "${queue}" (${prefix ? `prefix "${prefix}"` : 'no prefix'}; ` +
+      `queues tried: ${tried.join(', ')}). An agent's broker user may read only the queues POST /api/agents ` +
+      'answered (broker.queues): set the prefix option to its broker.amqp_prefix (devart agent --prefix, ' +
+      `DEVART_AMQP_PREFIX) and consume only the capabilities it was registered with. The broker said: ${cause.message}`,
+    { cause },
+  );
 }
 
 function trimStack(error: Error): string | undefined {
@@ -341,12 +364,16 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   async function onDelivery(delivery: Delivery, callback: TaskCallback) {
-    if (!isTaskMessage(delivery.body)) {
-      logger.error({ message_id: delivery.messageId }, 'not a devart.task.v1 message; dead-lettering it');
+    const verdict = checkTaskMessage(delivery.body);
+    if (!verdict.valid) {
+      logger.error(
+        { message_id: delivery.messageId, reason: verdict.reason },
+        'not a devart.task.v1 message; dead-lettering it',
+      );
       delivery.nack({ requeue: false });
       return;
     }
-    const message = delivery.body;
+    const message = verdict.message;
     await waitForSlot();
     if (stopping) {
       delivery.nack({ requeue: true });
@@ -451,6 +478,7 @@ export function createAgent(options: AgentOptions): Agent {
         process.once('SIGINT', onSignal);
       }
       await broker.setup();
+      const wanted = [null, ...new Set(options.capabilities)];
       const subscribe = async (capability: string | null): Promise<string> => {
         // Declares the queue where the broker lets us (in-process); an agent's RabbitMQ user only
         // checks it exists, and consume() waits for a missing one until the API declares it.
@@ -459,11 +487,15 @@ export function createAgent(options: AgentOptions): Agent {
           .catch((error: unknown) =>
             error instanceof QueueNotFoundError ? error.queue : Promise.reject(error),
           );
-        const consumer = await broker.consume(
-          queue,
-          { prefetch: concurrency, signal: starting.signal },
-          (d) => onDelivery(d, callback),
-        );
+        const consumer = await broker
+          .consume(queue, { prefetch: concurrency, signal: starting.signal }, (d) => onDelivery(d, callback))
+          .catch((error: unknown) =>
+            Promise.reject(
+              error instanceof AccessRefusedError
+                ? accessRefused(queue, options.prefix ?? '', wanted, error)
+                : error,
+            ),
+          );
         // stop() may have come between consume-ok and here, after cancelling the others.
         if (stopping) await consumer.cancel();
         else consumers.push(consumer);
@@ -472,7 +504,7 @@ export function createAgent(options: AgentOptions): Agent {
       // All at once: a queue still missing must not hold back the others.
       let queues: string[] = [];
       try {
-        queues = await Promise.all([null, ...new Set(options.capabilities)].map(subscribe));
+        queues = await Promise.all(wanted.map(subscribe));
       } catch (error) {
         // A refusal ends the other waits (the start has failed); stop() ends them all cleanly.
         starting.abort(error);

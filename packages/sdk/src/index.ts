@@ -1,3 +1,4 @@
+export { AccessRefusedError, BrokerError, type BrokerLogger } from '@devart/queue';
 export {
   type Agent,
   type AgentOptions,
@@ -17,6 +18,7 @@ export {
   type PlatformEvent,
   type PlatformEventType,
 } from './events';
+export { checkTaskMessage, decodeTaskMessage, type TaskMessageVerdict } from './message';
 export type {
   SandboxEgress,
   SandboxExecOptions,

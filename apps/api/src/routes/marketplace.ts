@@ -23,7 +23,14 @@ import {
 } from '../services/marketplace';
 import { createRouter, protectedRoute } from './route-kit';
 
-export function marketplaceRoutes({ db }: { db: Db }) {
+export function marketplaceRoutes({
+  db,
+  amqpPrefix = '',
+}: {
+  db: Db;
+  /** The broker's topology prefix (AMQP_PREFIX), which the install command passes to the agent. */
+  amqpPrefix?: string;
+}) {
   const router = createRouter();
   const itemJson = { 'application/json': { schema: MarketplaceItem } };
   const publisherOf = (auth: Parameters<typeof currentUser>[0]) => {
@@ -163,6 +170,7 @@ export function marketplaceRoutes({ db }: { db: Db }) {
       const installed = await installItem(db, c.req.valid('param').itemId, c.req.valid('json') ?? {}, {
         userId: currentUser(c.get('auth')).sub,
         apiUrl,
+        amqpPrefix,
       });
       return c.json(installed, 200);
     },

@@ -1,20 +1,26 @@
+import type { AgentBrokerCredentials } from '@devart/contracts';
 import type { Broker, ManagementClient } from '@devart/queue';
 
-/** What an agent needs to reach the broker; the password is shown once and stored nowhere. */
-export interface AgentBrokerCredentials {
-  url: string;
-  username: string;
-  password: string;
-}
+export type { AgentBrokerCredentials };
 
 /** Per-agent broker users: each agent may read only its own task queues (DESIGN §4, queue security). */
 export interface BrokerAccess {
+  /**
+   * The topology prefix agents must consume with (AMQP_PREFIX; '' for none): the registration
+   * answer and the marketplace's install command hand it on.
+   */
+  readonly prefix: string;
+  /**
+   * Declares the agent's task queues and creates its broker user; the answer (shown once) holds
+   * its URL, password, the prefix and the full names of the queues it may read.
+   */
   provision(agent: { id: string; capabilities: string[] }): Promise<AgentBrokerCredentials | null>;
   revoke(agentId: string): Promise<void>;
 }
 
 /** The in-process broker has no users: agents in the same process get no credentials. */
 export const noBrokerAccess: BrokerAccess = {
+  prefix: '',
   provision: async () => null,
   revoke: async () => {},
 };
@@ -29,9 +35,11 @@ export function rabbitBrokerAccess(options: {
 }): BrokerAccess {
   const vhost = decodeURIComponent(new URL(options.agentUrl).pathname.slice(1)) || '/';
   return {
+    prefix: options.prefix,
     async provision(agent) {
+      const queues: string[] = [];
       for (const capability of [null, ...agent.capabilities])
-        await options.broker.ensureTaskQueue(capability);
+        queues.push(await options.broker.ensureTaskQueue(capability));
       const { username, password } = await options.management.provisionAgentUser({
         agentId: agent.id,
         capabilities: agent.capabilities,
@@ -41,7 +49,7 @@ export function rabbitBrokerAccess(options: {
       const url = new URL(options.agentUrl);
       url.username = encodeURIComponent(username);
       url.password = encodeURIComponent(password);
-      return { url: url.toString(), username, password };
+      return { url: url.toString(), username, password, amqp_prefix: options.prefix, queues };
     },
     revoke: (agentId) => options.management.revokeAgentUser(agentId),
   };

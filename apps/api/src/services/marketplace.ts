@@ -209,7 +209,12 @@ export async function installItem(
   db: Db,
   itemId: string,
   body: InstallMarketplaceItemBody,
-  installer: { userId: string; apiUrl: string },
+  installer: {
+    userId: string;
+    apiUrl: string;
+    /** AMQP_PREFIX ('' for none): an agent that consumes without it finds no queue it may read. */
+    amqpPrefix?: string;
+  },
 ) {
   const found = await getMarketplaceItem(db, itemId);
   if (!found) throw new NotFoundError(`No marketplace item ${itemId}.`);
@@ -269,7 +274,10 @@ export async function installItem(
     ...summary(counted!),
     agent: {
       manifest,
-      command: `npx devart agent --capability ${manifest.capabilities.join(',')} --api ${installer.apiUrl} --key "$DEVART_AGENT_KEY" --amqp "$DEVART_AMQP_URL"`,
+      // A prefix holds only [A-Za-z0-9_.-] (AMQP_PREFIX's rule), so it needs no shell quoting.
+      command:
+        `npx devart agent --capability ${manifest.capabilities.join(',')} --api ${installer.apiUrl} --key "$DEVART_AGENT_KEY" --amqp "$DEVART_AMQP_URL"` +
+        (installer.amqpPrefix ? ` --prefix ${installer.amqpPrefix}` : ''),
       steps: [
         `An admin registers the agent: POST /api/agents {"name":"${found.name}","capabilities":${JSON.stringify(manifest.capabilities)}}.`,
         'Export the returned api_key as DEVART_AGENT_KEY and broker.url as DEVART_AMQP_URL (needs a devart started with AMQP_URL).',

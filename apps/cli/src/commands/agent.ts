@@ -4,7 +4,7 @@ import { parseFlags, UsageError } from '../args';
 import type { CommandContext } from '../context';
 import { builtInCapabilities, referenceCallback } from '../reference-agent';
 
-export const agentHelp = `Usage: devart agent --capability <list> --api <url> --key <dva_…> --amqp <url> [--concurrency N]
+export const agentHelp = `Usage: devart agent --capability <list> --api <url> --key <dva_…> --amqp <url> [--prefix <p>] [--concurrency N]
 
 Runs the reference agent, built on the agent SDK: it consumes its task queues on RabbitMQ, takes
 each task with the fenced start call, runs the built-in handler of its capability and reports the
@@ -24,6 +24,7 @@ Options (each also read from the environment variable shown):
   --amqp <url>         broker URL with the agent's own credentials        DEVART_AMQP_URL
                        (the "broker.url" POST /api/agents returned)
   --prefix <p>         queue name prefix, if the API sets AMQP_PREFIX      DEVART_AMQP_PREFIX
+                       (the "broker.amqp_prefix" POST /api/agents returned)
   --concurrency <n>    tasks at once (default 1)
   -h, --help           show this help`;
 
@@ -80,7 +81,13 @@ export async function agentCommand(args: string[], ctx: CommandContext): Promise
     concurrency,
     logger,
   });
-  await agent.startConsuming(referenceCallback());
+  try {
+    await agent.startConsuming(referenceCallback());
+  } catch (error) {
+    // Refused (a wrong prefix, a capability it was not registered with): close the connection too.
+    await agent.stop();
+    throw error;
+  }
   ctx.err(
     `devart agent: consuming ${['(none)', ...capabilities].join(', ')} with concurrency ${concurrency}; Ctrl-C to stop`,
   );

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker, Consumer } from '../broker';
-import { AccessRefusedError, BrokerClosedError } from '../errors';
+import { AccessRefusedError, BrokerClosedError, QueueNotFoundError } from '../errors';
 import { createRabbitBroker } from './broker';
 import { createManagementClient, type ManagementClient } from './management';
 import {
@@ -138,6 +138,33 @@ describe.runIf(!!amqpUrl)('RabbitMQ consume-only broker and a missing queue', ()
     // Longer than the first retries of either wait would have taken.
     await sleep(1_500);
     expect(got).toEqual([]);
+  });
+
+  it('on a vhost without devart, says so in words: setup() names the missing exchange and the prefix, consume() the missing queue', async () => {
+    own = await createTestVhost(url);
+    const agent = createRabbitBroker({
+      url: own.url,
+      prefix: 'blue.',
+      consumeOnly: true,
+      logger: recordingLogger(),
+      timeoutMs: 5_000,
+    });
+    brokers.push(agent);
+    await expect(agent.setup()).rejects.toThrow(
+      'No devart on this broker: exchange "blue.tasks" does not exist (prefix "blue."). The devart API declares it when it starts',
+    );
+    // A broker that may declare, consuming a queue nobody declared (no ensureTaskQueue first).
+    const declaring = createRabbitBroker({ url: own.url, logger: recordingLogger(), timeoutMs: 5_000 });
+    brokers.push(declaring);
+    const missing = await declaring
+      .consume('tasks.todo.gpu', { prefetch: 1 }, () => {})
+      .catch((e: Error) => e);
+    expect(missing).toBeInstanceOf(QueueNotFoundError);
+    expect((missing as Error).message).toBe(
+      'Queue "tasks.todo.gpu" does not exist on this broker. The devart API creates the task queues (when it ' +
+        'starts, when an agent registers, and again every few seconds): is devart running with AMQP_URL set to ' +
+        'this broker and vhost, and with the same AMQP_PREFIX as this queue name?',
+    );
   });
 
   it('fails at once, without waiting, for a queue the user may not read', async () => {

@@ -60,10 +60,17 @@ export async function checkTopology(model: ChannelModel, names: TopologyNames): 
   } catch (err) {
     if (amqpCode(err) !== 404) throw err;
     throw new BrokerError(
-      `Exchange "${names.exchange}" does not exist: the devart API declares the topology when it starts; start it first`,
+      `No devart on this broker: exchange "${names.exchange}" does not exist (${describePrefix(names.prefix)}). ` +
+        'The devart API declares it when it starts: start devart with AMQP_URL set to this broker and vhost, ' +
+        'and use its AMQP_PREFIX as the prefix (broker.amqp_prefix in the answer of POST /api/agents)',
       { cause: err },
     );
   }
+}
+
+/** How an error names a prefix: `prefix "prod."`, or that there is none. */
+function describePrefix(prefix: string): string {
+  return prefix ? `prefix "${prefix}"` : 'no prefix';
 }
 
 /** Consume-only mode: checks passively that each queue exists. */

@@ -8,7 +8,8 @@ import { useRegisterAgent } from './hooks';
 export function agentCommand(agent: CreatedAgent, origin: string): string | null {
   if (!agent.broker) return null;
   const capabilities = agent.capabilities.length > 0 ? agent.capabilities.join(',') : '<capability>';
-  return `npx devart agent --capability ${capabilities} --api ${origin} --key ${agent.api_key} --amqp '${agent.broker.url}'`;
+  const prefix = agent.broker.amqp_prefix ? ` --prefix ${agent.broker.amqp_prefix}` : '';
+  return `npx devart agent --capability ${capabilities} --api ${origin} --key ${agent.api_key} --amqp '${agent.broker.url}'${prefix}`;
 }
 
 function Secret({ label, value, copyLabel }: { label: string; value: string; copyLabel: string }) {
@@ -36,6 +37,18 @@ function Registered({ agent, onDone }: { agent: CreatedAgent; onDone: () => void
       {agent.broker ? (
         <>
           <Secret label="Broker URL" value={agent.broker.url} copyLabel="Copy broker URL" />
+          <div className="field">
+            <span className="label">Queue prefix</span>
+            {agent.broker.amqp_prefix ? (
+              <code data-testid="amqp-prefix">{agent.broker.amqp_prefix}</code>
+            ) : (
+              <span className="muted">none</span>
+            )}
+            <span className="muted">
+              {' '}
+              (SDK option <code>prefix</code>; queues: {agent.broker.queues.join(', ')})
+            </span>
+          </div>
           {command && <Secret label="Command to run it" value={command} copyLabel="Copy command" />}
         </>
       ) : (
