@@ -3,7 +3,12 @@ import { defaultBackoff } from '@devart/core';
 import { type Broker, DEFAULT_DELIVERY_LIMIT, type ManagementClient } from '@devart/queue';
 import { type Agent, type AgentOptions, createAgent, type TaskCallback } from '@devart/sdk';
 import type pino from 'pino';
-import { defaultSettings, type PlatformInputs, wirePlatform } from '../apps/api/src/platform';
+import {
+  defaultSettings,
+  type PlatformInputs,
+  type PlatformSettings,
+  wirePlatform,
+} from '../apps/api/src/platform';
 import { createBroker } from '../apps/api/src/server';
 import type { FailureSettings } from '../apps/api/src/services/failures';
 import type { LeaseReaper } from '../apps/api/src/services/lease-reaper';
@@ -30,6 +35,8 @@ export interface PlatformOptions {
   amqpUrl?: string;
   /** Where the platform logs (default: silent, or TEST_LOG_LEVEL). */
   logger?: pino.Logger;
+  /** Settings beyond the ones above (integrations: notifications, github), over the defaults. */
+  settings?: Partial<PlatformSettings>;
 }
 
 export interface RegisteredTestAgent {
@@ -106,6 +113,7 @@ export async function createTestPlatform(options: PlatformOptions = {}): Promise
         // Every second, republishing after 60 s: in effect never, unless a test asks.
         reconcile: { intervalMs: 1000, afterSeconds: 3600, ...options.reconcile },
         sandboxSweepMs: 100,
+        ...options.settings,
       },
       relay: { pollIntervalMs: 200, ...options.relay },
     });

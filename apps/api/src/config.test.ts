@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { describe, expect, it } from 'vitest';
@@ -124,6 +125,42 @@ describe('the configuration schema', () => {
     expect(refusal({ TELEGRAM_CHAT_ID: '-1001234' })).toContain(
       '  TELEGRAM_BOT_TOKEN: must be set with TELEGRAM_CHAT_ID',
     );
+  });
+
+  it('wants the GitHub App whole, checks its key at start-up without echoing it, and builds its settings', () => {
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    expect(refusal({ GITHUB_APP_ID: '123' })?.split('\n').slice(1)).toEqual([
+      '  GITHUB_PRIVATE_KEY: must be set with GITHUB_APP_ID: the GitHub App needs all three',
+      '  GITHUB_INSTALLATION_ID: must be set with GITHUB_APP_ID: the GitHub App needs all three',
+    ]);
+    const broken = refusal({
+      GITHUB_APP_ID: '123',
+      GITHUB_INSTALLATION_ID: '9',
+      GITHUB_PRIVATE_KEY: 'secret-not-a-key',
+    });
+    expect(broken).toContain('  GITHUB_PRIVATE_KEY: must be the GitHub App private key in PEM form');
+    expect(broken).not.toContain('secret-not-a-key');
+    expect(refusal({ GITHUB_WEBHOOK_SECRET: 'short' })).toContain(
+      '  GITHUB_WEBHOOK_SECRET: must be at least 16 characters',
+    );
+    // An env file often holds the key on one line with \n escapes.
+    const config = loadConfig({
+      GITHUB_WEBHOOK_SECRET: 'a-webhook-secret-of-some-length',
+      GITHUB_APP_ID: '123',
+      GITHUB_INSTALLATION_ID: '9',
+      GITHUB_PRIVATE_KEY: privateKey.replaceAll('\n', '\\n'),
+      GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
+    });
+    expect(platformSettings(config).github).toEqual({
+      webhookSecret: 'a-webhook-secret-of-some-length',
+      app: { appId: '123', installationId: 9, privateKey, apiUrl: 'https://ghe.example.com/api/v3' },
+    });
+    expect(loadConfig({}).GITHUB_API_URL).toBe('https://api.github.com');
+    expect(platformSettings(loadConfig({})).github).toEqual({ webhookSecret: undefined, app: undefined });
   });
 
   it('turns the notification variables into settings: lists split on commas, URLs without a trailing slash', () => {

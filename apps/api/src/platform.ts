@@ -17,6 +17,8 @@ import {
 import { createEventHub, type EventHub } from './services/event-hub';
 import { type EventRetention, startEventRetention } from './services/event-retention';
 import type { FailureSettings } from './services/failures';
+import { createGithubApp, type GithubAppSettings } from './services/github-app';
+import { githubChannel, githubIntegration, linkRunToGithub } from './services/github-write-back';
 import type { IntegrationInfo } from './services/integrations';
 import { heartbeatGraceMs, type LeaseReaper, startLeaseReaper } from './services/lease-reaper';
 import { type NotificationPolicy, startDailySummaries } from './services/notifier';
@@ -68,8 +70,11 @@ export interface PlatformSettings {
   slowExecAfterMs?: number;
   /** Notifications through the delivery outbox (TELEGRAM_*, NOTIFY_*, PUBLIC_URL). */
   notifications: NotificationSettings;
-  /** GitHub: the webhook's secret (GITHUB_WEBHOOK_SECRET); unset = POST /api/webhooks/github answers 404. */
-  github: { webhookSecret?: string };
+  /**
+   * GitHub: the webhook's secret (GITHUB_WEBHOOK_SECRET; unset = POST /api/webhooks/github answers
+   * 404) and the App that writes check runs and comments back (GITHUB_APP_ID…; unset = none).
+   */
+  github: { webhookSecret?: string; app?: GithubAppSettings };
 }
 
 /** The settings a configuration names. */
@@ -103,7 +108,18 @@ export function platformSettings(config: Config): PlatformSettings {
         dailySummaryAt: config.NOTIFY_DAILY_SUMMARY_AT,
       },
     },
-    github: { webhookSecret: config.GITHUB_WEBHOOK_SECRET },
+    github: {
+      webhookSecret: config.GITHUB_WEBHOOK_SECRET,
+      app:
+        config.GITHUB_APP_ID && config.GITHUB_PRIVATE_KEY && config.GITHUB_INSTALLATION_ID
+          ? {
+              appId: config.GITHUB_APP_ID,
+              privateKey: config.GITHUB_PRIVATE_KEY,
+              installationId: config.GITHUB_INSTALLATION_ID,
+              apiUrl: config.GITHUB_API_URL,
+            }
+          : undefined,
+    },
   };
 }
 
@@ -216,7 +232,11 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       metrics,
       slowExecAfterMs: settings.slowExecAfterMs,
       integrations: integrations(settings),
-      github: { webhookSecret: settings.github.webhookSecret },
+      github: {
+        webhookSecret: settings.github.webhookSecret,
+        // Runs are linked to GitHub only where the App can write back; the loop's github channel sends.
+        onRunStarted: settings.github.app ? linkRunToGithub : undefined,
+      },
     });
     return { app, events, sandboxes, metrics, background, close };
   } catch (error) {
@@ -290,6 +310,8 @@ function deliveryChannels(db: Db, settings: PlatformSettings): DeliveryChannel[]
   const { telegram, policy, fetch } = settings.notifications;
   const channels: DeliveryChannel[] = [];
   if (telegram) channels.push(telegramChannel({ db, settings: telegram, policy, fetch }));
+  const { app } = settings.github;
+  if (app) channels.push(githubChannel({ db, app: createGithubApp(app), publicUrl: policy.publicUrl }));
   return channels;
 }
 
@@ -312,5 +334,6 @@ function integrations(settings: PlatformSettings): IntegrationInfo[] {
         daily_summary_at: policy.dailySummaryAt ?? null,
       },
     },
+    githubIntegration(settings.github),
   ];
 }
