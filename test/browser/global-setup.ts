@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,11 +43,13 @@ async function printed(devart: DevartProcess, pattern: RegExp, timeoutMs: number
  * in-process broker, two demo agents, the demo workflow), a fresh data directory, a free port.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  if (!existsSync(join(repoRoot, 'apps/web/dist/index.html'))) {
+  const indexHtml = join(repoRoot, 'apps/web/dist/index.html');
+  if (!existsSync(indexHtml)) {
     throw new Error(
       'apps/web/dist/index.html is missing: build the console first with `npm run build:web` (npm ci does it)',
     );
   }
+  const builtAt = statSync(indexHtml).mtimeMs;
   if (!existsSync(chromiumPath)) {
     throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install chromium)`);
   }
@@ -71,6 +73,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       clearTimeout(timer);
     }
     rmSync(dataDir, { recursive: true, force: true });
+    // The server reads the files as pages ask for them: a build during the run explains odd failures.
+    if (!existsSync(indexHtml) || statSync(indexHtml).mtimeMs !== builtAt) {
+      console.warn('apps/web/dist was rebuilt while the browser tests ran: a failure may come from that.');
+    }
   };
   try {
     const baseUrl = await devart.url;
