@@ -1,3 +1,4 @@
+import type { Overview } from '@devart/contracts';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -90,8 +91,25 @@ describe('workflows in the console', () => {
 
     // The README's Overview, with this run's tasks and the earlier tests' in it.
     await navLink(page, 'Overview').click();
-    await page.locator('[data-status-count=DONE]').filter({ hasText: /[1-9]/ }).waitFor();
     await page.getByTestId('activity-feed').getByText('workflow_run.completed').first().waitFor();
+    // The counts refetch at most every 500 ms after the feed: wait until they agree with the API's.
+    await expect
+      .poll(async () => {
+        const { tasks_by_status: expected } = await api<Overview>(inject('adminToken'), '/api/overview');
+        const shown = await page
+          .locator('[data-status-count]')
+          .evaluateAll((links) =>
+            Object.fromEntries(
+              links.map((a) => [
+                a.getAttribute('data-status-count'),
+                Number.parseInt(a.textContent ?? '', 10),
+              ]),
+            ),
+          );
+        const same = Object.entries(expected).every(([status, count]) => shown[status] === count);
+        return same || { shown, expected };
+      })
+      .toBe(true);
     await screenshot(page, 'overview');
   });
 });
