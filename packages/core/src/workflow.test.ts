@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   dependentsReady,
+  MAX_TEMPLATE_STRING_LENGTH,
   parseTemplateExpression,
   renderPayload,
   resolveVariables,
+  scanTemplates,
   validateWorkflow,
   type WorkflowDefinitionInput,
   type WorkflowStepInput,
@@ -406,6 +408,108 @@ describe('renderPayload', () => {
     expect(Object.getPrototypeOf(rendered)).toBe(Object.prototype);
     expect(Object.hasOwn(rendered, '__proto__')).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('scanTemplates: linear time, same answers as the lazy regex it replaced', () => {
+  // The regex the scan replaced, kept only as the oracle for short inputs.
+  const lazyRegex = /\{\{([\s\S]*?)\}\}/g;
+  const byRegex = (text: string) =>
+    [...text.matchAll(lazyRegex)].map((m) => ({
+      start: m.index,
+      end: m.index + m[0].length,
+      expression: m[1],
+    }));
+  const byScan = (text: string) => [...scanTemplates(text)];
+
+  it.each([
+    ['', []],
+    ['plain', []],
+    ['{{vars.a}}', ['vars.a']],
+    ['{{a}} and {{b}}', ['a', 'b']],
+    ['{{}}', ['']],
+    ['unclosed {{ vars.a', []],
+    ['{{a}} then unclosed {{ b', ['a']],
+    ['closed first }} then {{a}}', ['a']],
+    ['{{{a}}}', ['{a']],
+    ['{{ {{a}} }}', [' {{a']],
+    ['{{a}}}}', ['a']],
+    ['{{{{{{', []],
+    ['{{}}}}{{', ['']],
+    ['{{ multi\nline }}', [' multi\nline ']],
+  ])('%j gives %j', (text, expressions) => {
+    expect(byScan(text).map((m) => m.expression)).toEqual(expressions);
+    expect(byScan(text)).toEqual(byRegex(text));
+  });
+
+  it('agrees with the regex on random strings of braces and letters', () => {
+    const alphabet = ['{', '}', 'a', ' ', '{{', '}}'];
+    let seed = 17;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from(
+        { length: Math.floor(random() * 24) },
+        () => alphabet[Math.floor(random() * 6)],
+      ).join('');
+      expect(byScan(text), text).toEqual(byRegex(text));
+    }
+  });
+
+  it('scans a 1 MiB string of unclosed and closed braces in linear time', () => {
+    const unclosed = '{{'.repeat(512 * 1024);
+    const closed = '{{a}}'.repeat(200 * 1024);
+    const started = performance.now();
+    expect(byScan(unclosed)).toEqual([]);
+    expect(byScan(closed)).toHaveLength(200 * 1024);
+    // Well under 100 ms here; the loose bound only keeps a loaded machine from flaking.
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('validateWorkflow: template-bearing string length', () => {
+  const step = (payload: unknown) => ({ steps: [{ key: 'a', payload }] });
+
+  it('refuses a string with a template longer than the cap, naming the field', () => {
+    const long = `${'x'.repeat(MAX_TEMPLATE_STRING_LENGTH)}{{vars.a}}`;
+    expect(problemsOf(step({ cmd: ['ok', long] }))).toEqual([
+      {
+        path: 'steps[0].payload.cmd[1]',
+        message: `holds a template and is ${long.length} characters long; a string with templates may be at most 65536`,
+      },
+    ]);
+  });
+
+  it('accepts a string at the cap, and a longer string without templates', () => {
+    const atCap = `{{vars.a}}${'x'.repeat(MAX_TEMPLATE_STRING_LENGTH - 10)}`;
+    expect(atCap).toHaveLength(MAX_TEMPLATE_STRING_LENGTH);
+    const def = { variables: { a: { type: 'string' as const } }, steps: [{ key: 'a', payload: { atCap } }] };
+    expect(validateWorkflow(def).ok).toBe(true);
+    expect(validateWorkflow(step({ script: 'x}}'.repeat(MAX_TEMPLATE_STRING_LENGTH) }))).toEqual({
+      ok: true,
+      order: ['a'],
+    });
+  });
+
+  it('validates and renders a 1 MiB payload full of {{ in well under 100 ms', () => {
+    // 16 strings of 64 KiB each: unclosed braces, valid templates and unsupported ones.
+    const chunk = MAX_TEMPLATE_STRING_LENGTH;
+    const payload = {
+      unclosed: Array.from({ length: 6 }, () => '{{'.repeat(chunk / 2)),
+      templates: Array.from({ length: 6 }, () => '{{vars.a}}'.repeat(chunk / 10)),
+      nested: Array.from({ length: 4 }, () => '{{ {{'.repeat(chunk / 5)),
+    };
+    const def = { variables: { a: { type: 'string' as const } }, steps: [{ key: 'a', payload }] };
+    expect(JSON.stringify(payload).length).toBeGreaterThan(1000 * 1000);
+    const started = performance.now();
+    const result = validateWorkflow(def);
+    const rendered = renderPayload(payload, { vars: { a: 'x' } });
+    const elapsed = performance.now() - started;
+    expect(result.ok).toBe(true);
+    expect(rendered.templates).toEqual(Array.from({ length: 6 }, () => 'x'.repeat(chunk / 10)));
+    expect(elapsed).toBeLessThan(1000);
   });
 });
 
