@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health';
 import { integrationRoutes } from './routes/integrations';
 import { marketplaceRoutes } from './routes/marketplace';
 import { meRoutes } from './routes/me';
+import { metricsRoutes } from './routes/metrics';
 import { overviewRoutes } from './routes/overview';
 import type { AppEnv } from './routes/route-kit';
 import { sandboxRoutes } from './routes/sandboxes';
@@ -56,6 +57,8 @@ export interface AppDeps {
   version?: string;
   /** This process's metrics, when something outside the app (the reconciler) counts into them too. */
   metrics?: Metrics;
+  /** Bearer token GET /metrics requires (METRICS_TOKEN); unset = /metrics is open, like /health. */
+  metricsToken?: string;
   /** The built web console served at `/` (default apps/web/dist). */
   webDist?: string;
   /** What GET /api/integrations reports (default: nothing configured). */
@@ -91,7 +94,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.route('/', healthRoutes({ db }));
+  app.route('/', healthRoutes({ db, logger }));
   app.route('/', meRoutes());
   app.route('/', overviewRoutes({ db }));
   const brokerAccess = deps.brokerAccess ?? noBrokerAccess;
@@ -142,10 +145,7 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/', integrationRoutes({ db, integrations: deps.integrations ?? [] }));
   app.route('/', docsRoutes());
-  // Prometheus text format; unauthenticated like /health, so keep the API on a private interface or filter /metrics at the proxy.
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
-  );
+  app.route('/', metricsRoutes({ metrics, token: deps.metricsToken }));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_LEASE_SECONDS, loadConfig } from './config';
+import { ConfigError, configWarnings, DEFAULT_LEASE_SECONDS, loadConfig } from './config';
 import { defaultSettings, platformSettings } from './platform';
 
 /** The message loadConfig throws for `env`, or undefined when it parses. */
@@ -87,6 +87,10 @@ describe('the configuration schema', () => {
     [{ AMQP_PREFIX: 'Has Spaces' }, 'AMQP_PREFIX'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
     [{ JWT_JWKS_URL: 'ftp://issuer/jwks' }, 'JWT_JWKS_URL'],
+    [{ JWT_JWKS_URL: 'http://issuer.example/.well-known/jwks.json' }, 'JWT_JWKS_URL'],
+    [{ JWT_JWKS_URL: 'http://10.0.0.5/jwks' }, 'JWT_JWKS_URL'],
+    [{ JWT_JWKS_URL: 'http://127.0.0.1.nip.io/jwks' }, 'JWT_JWKS_URL'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN'],
     [{ SANDBOX_PROVIDER: 'docker' }, 'SANDBOX_PROVIDER'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ TELEGRAM_BOT_TOKEN: 'not-a-token', TELEGRAM_CHAT_ID: '1' }, 'TELEGRAM_BOT_TOKEN'],
@@ -98,6 +102,48 @@ describe('the configuration schema', () => {
     [{ NOTIFY_DAILY_SUMMARY_AT: '25:00' }, 'NOTIFY_DAILY_SUMMARY_AT'],
   ])('refuses a bad value naming its variable (%o)', (env, variable) => {
     expect(refusal(env)).toMatch(new RegExp(`^  ${variable}: `, 'm'));
+  });
+
+  it('takes JWT_JWKS_URL over https, or over http only on loopback', () => {
+    for (const url of [
+      'https://abc.supabase.co/auth/v1/.well-known/jwks.json',
+      'http://127.0.0.1:9999/jwks',
+      'http://localhost:9999/jwks',
+      'http://[::1]:9999/jwks',
+    ])
+      expect(loadConfig({ JWT_JWKS_URL: url }).JWT_JWKS_URL).toBe(url);
+    expect(refusal({ JWT_JWKS_URL: 'http://issuer.example/jwks' })).toContain(
+      'JWT_JWKS_URL: must be https:// (http:// only for localhost, 127.0.0.0/8 or ::1)',
+    );
+  });
+
+  it('warns at start-up when JWT_JWKS_URL is set without JWT_ISSUER or JWT_AUDIENCE, naming them', () => {
+    const jwks = { JWT_JWKS_URL: 'https://abc.supabase.co/auth/v1/.well-known/jwks.json' };
+    expect(configWarnings(loadConfig({}))).toEqual([]);
+    expect(configWarnings(loadConfig({ JWT_SECRET: 'x'.repeat(32) }))).toEqual([]);
+    expect(configWarnings(loadConfig(jwks))).toEqual([
+      expect.stringMatching(
+        /^JWT_JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE: .*issuer \(iss\) or audience \(aud\)/,
+      ),
+    ]);
+    expect(configWarnings(loadConfig({ ...jwks, JWT_ISSUER: 'https://abc.supabase.co/auth/v1' }))).toEqual([
+      expect.stringMatching(
+        /^JWT_JWKS_URL is set without JWT_AUDIENCE: .*audience \(aud\)\. Set JWT_AUDIENCE/,
+      ),
+    ]);
+    expect(
+      configWarnings(
+        loadConfig({ ...jwks, JWT_ISSUER: 'https://abc.supabase.co/auth/v1', JWT_AUDIENCE: 'authenticated' }),
+      ),
+    ).toEqual([]);
+  });
+
+  it('takes METRICS_TOKEN into the platform settings, unset by default', () => {
+    expect(platformSettings(loadConfig({ METRICS_TOKEN: 'scrape-7f3c9a1e52b04d6e' })).metricsToken).toBe(
+      'scrape-7f3c9a1e52b04d6e',
+    );
+    expect(defaultSettings.metricsToken).toBeUndefined();
+    expect(refusal({ METRICS_TOKEN: 'short' })).toContain('METRICS_TOKEN: must be at least 16 characters');
   });
 
   it('lists every bad variable at once, one line each', () => {

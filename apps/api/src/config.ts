@@ -4,6 +4,7 @@ import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { KubernetesConfigError, type KubernetesEnvConfig, kubernetesConfigFromEnv } from '@devart/sandbox';
 import { z } from 'zod';
+import { jwksUrlProblem } from './auth/jwt';
 
 /** How long a start or heartbeat keeps a task when TASK_LEASE_SECONDS is unset; createApp's default too. */
 export const DEFAULT_LEASE_SECONDS = 60;
@@ -42,8 +43,13 @@ const Variables = z.object({
   DEVART_DATA_DIR: optional(z.string().min(1)).transform((v) => v ?? '.devart'),
   /** HS256 secret for user tokens; unset = a random secret kept in DEVART_DATA_DIR/jwt-secret. */
   JWT_SECRET: optional(z.string().min(32, { error: 'must be at least 32 characters' })),
-  /** JWKS of an external issuer (Supabase, any OIDC provider) for asymmetric user tokens. */
-  JWT_JWKS_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  /** JWKS of an external issuer (Supabase, any OIDC provider) for asymmetric user tokens; https (http only on loopback). */
+  JWT_JWKS_URL: optional(
+    z.url({ protocol: /^https?$/, error: 'must be an https URL' }).superRefine((url, ctx) => {
+      const problem = jwksUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  ),
   /** Required `iss` of user tokens, when set. */
   JWT_ISSUER: optional(z.string().min(1)),
   /** Required `aud` of user tokens, when set (Supabase: authenticated). */
@@ -173,6 +179,11 @@ const Variables = z.object({
     (v ?? 'https://api.github.com').replace(/\/+$/, ''),
   ),
   /** pino log level. */
+  /**
+   * Bearer token GET /metrics requires (Authorization: Bearer <token>); unset = /metrics is open,
+   * as /health is, for an API on a private interface.
+   */
+  METRICS_TOKEN: optional(z.string().min(16, { error: 'must be at least 16 characters' })),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',
   ),
@@ -240,6 +251,25 @@ export const ConfigSchema = Variables.superRefine((vars, ctx) => {
     return z.NEVER;
   }
 });
+
+/**
+ * What a configuration allows but probably should not, one sentence each, for start-up to log as
+ * warnings: JWKS tokens accepted from any issuer or for any audience the keys have signed.
+ * @example configWarnings(loadConfig({ JWT_JWKS_URL: 'https://x.supabase.co/auth/v1/.well-known/jwks.json' }))
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.JWT_JWKS_URL) {
+    const missing = (['JWT_ISSUER', 'JWT_AUDIENCE'] as const).filter((name) => config[name] === undefined);
+    if (missing.length > 0)
+      warnings.push(
+        `JWT_JWKS_URL is set without ${missing.join(' and ')}: any token its keys sign is accepted, whatever ` +
+          `its ${missing.map((name) => (name === 'JWT_ISSUER' ? 'issuer (iss)' : 'audience (aud)')).join(' or ')}. ` +
+          `Set ${missing.join(' and ')} (Supabase: https://<project>.supabase.co/auth/v1 and authenticated).`,
+      );
+  }
+  return warnings;
+}
 
 /** A bad configuration value; the message names the variable. */
 export class ConfigError extends Error {

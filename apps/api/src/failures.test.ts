@@ -183,6 +183,28 @@ describe(`failures on ${backend} + ${brokerKind}`, () => {
         );
         expect(rows[0]!.attempt).toBe(attempt + 1);
         expect(rows[0]!.available_at.getTime()).toBe(task.next_attempt_at!.getTime());
+        // A caller that skips the backoff is refused, told when the task is due; then it starts.
+        const early = await p.call('POST', `/api/tasks/${id}/start`, {
+          auth: agent.apiKey,
+          body: { attempt: attempt + 1 },
+        });
+        expect(early.status).toBe(409);
+        expect(((await early.json()) as { detail: string }).detail).toContain(
+          `not due until ${task.next_attempt_at!.toISOString()} (next_attempt_at)`,
+        );
+        const batch = await p.call('POST', '/api/tasks/start-batch', {
+          auth: agent.apiKey,
+          body: { items: [{ task_id: id, attempt: attempt + 1 }] },
+        });
+        expect(((await batch.json()) as { items: unknown[] }).items).toEqual([
+          expect.objectContaining({
+            task_id: id,
+            status: 409,
+            detail: expect.stringContaining('not due until'),
+          }),
+        ]);
+        expect(await taskState(p, id)).toMatchObject({ status: 'TODO', attempt: attempt + 1 });
+        await sleep(task.next_attempt_at!.getTime() - Date.now() + 50);
       } else {
         expect(answer).toEqual({ task_id: id, status: 'QUARANTINED', retry_count: 3, next_attempt_at: null });
         expect(task).toMatchObject({ status: 'QUARANTINED', attempt: 3, next_attempt_at: null });

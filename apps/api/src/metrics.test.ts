@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { backend } from '../../../test/db';
+import { expectProblem } from '../../../test/http';
 import { brokerKind, createTestPlatform, type TestPlatform } from '../../../test/platform';
 
 let platform: TestPlatform | undefined;
@@ -118,5 +119,34 @@ describe(`/metrics on ${backend} + ${brokerKind}`, () => {
     expect(value(families, 'devart_workflow_run_duration_seconds_count')).toBe(1);
     expect(value(families, 'devart_workflow_run_cost_total')).toBeCloseTo(0.5, 10);
     expect(families.get('devart_process_resident_memory_bytes')?.type).toBe('gauge');
+  });
+
+  it('with METRICS_TOKEN, answers only a scrape that sends it as a bearer token; others get 401 problem+json', async () => {
+    const token = 'scrape-7f3c9a1e52b04d6e';
+    platform = await createTestPlatform({ settings: { metricsToken: token } });
+    const p = platform;
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${token.slice(0, -1)}` },
+      { authorization: `Bearer ${token}x` },
+      { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` },
+      { authorization: token },
+      // A user's admin JWT is not the scrape token.
+      { authorization: `Bearer ${await p.token('admin')}` },
+    ];
+    for (const headers of refused) {
+      const res = await p.call('GET', '/metrics', { headers });
+      const problem = await expectProblem(res, 401, 'unauthenticated');
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+      expect(JSON.stringify(problem)).not.toContain(token);
+    }
+    for (const authorization of [`Bearer ${token}`, `bearer ${token}`]) {
+      const res = await p.call('GET', '/metrics', { headers: { authorization } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('# TYPE devart_tasks gauge');
+    }
+    // /health and /ready stay open for probes.
+    expect((await p.call('GET', '/health')).status).toBe(200);
+    expect((await p.call('GET', '/ready')).status).toBe(200);
   });
 });

@@ -75,6 +75,8 @@ export interface PlatformSettings {
    * 404) and the App that writes check runs and comments back (GITHUB_APP_ID…; unset = none).
    */
   github: { webhookSecret?: string; app?: GithubAppSettings };
+  /** Bearer token GET /metrics requires (METRICS_TOKEN); unset = open. */
+  metricsToken?: string;
 }
 
 /** The settings a configuration names. */
@@ -120,6 +122,7 @@ export function platformSettings(config: Config): PlatformSettings {
             }
           : undefined,
     },
+    metricsToken: config.METRICS_TOKEN,
   };
 }
 
@@ -230,6 +233,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       eventStream: inputs.eventStream,
       sandboxes,
       metrics,
+      metricsToken: settings.metricsToken,
       slowExecAfterMs: settings.slowExecAfterMs,
       integrations: integrations(settings),
       github: {

@@ -13,7 +13,7 @@ import { createKubernetesProvider, createLocalProvider, detectBubblewrap } from 
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { answerClientError } from './client-error';
-import type { Config } from './config';
+import { type Config, configWarnings } from './config';
 import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
 import { type PlatformBroker, platformSettings, wirePlatform } from './platform';
 import { noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
@@ -202,6 +202,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
 
     const broker = createBroker(config, logger);
     cleanup.push(() => broker.broker.close());
+    for (const warning of configWarnings(config)) logger.warn(warning);
     if (config.DATABASE_URL && !config.JWT_SECRET && !config.JWT_JWKS_URL) {
       logger.warn(
         'JWT_SECRET is unset: using the secret in the data directory. Every API replica must share one secret; set JWT_SECRET.',

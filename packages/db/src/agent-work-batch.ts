@@ -16,12 +16,16 @@ interface Snapshot {
   attempt: number;
   agent_id: string | null;
   capability: string | null;
+  /** Set while a retry's backoff runs (next_attempt_at still ahead, by the database's clock). */
+  not_due_until: Date | null;
 }
 
 async function snapshots(db: Queryable, ids: string[]): Promise<Map<string, Snapshot>> {
   if (ids.length === 0) return new Map();
   const { rows } = await db.query<Snapshot>(
-    'SELECT id, status, attempt, agent_id, capability FROM tasks WHERE id = ANY ($1::uuid[])',
+    `SELECT id, status, attempt, agent_id, capability,
+            CASE WHEN next_attempt_at > now() THEN next_attempt_at END AS not_due_until
+     FROM tasks WHERE id = ANY ($1::uuid[])`,
     [ids],
   );
   return new Map(rows.map((r) => [r.id, r]));
@@ -30,7 +34,9 @@ async function snapshots(db: Queryable, ids: string[]): Promise<Map<string, Snap
 /**
  * Many fenced claims of one agent in one statement (one commit for the whole batch). A task locked
  * by a concurrent claim is skipped rather than waited for: that claim is taking it anyway. The
- * same statement appends task.started for each task it started (taskEventsCtes).
+ * same statement appends task.started for each task it started (taskEventsCtes). A retry is not
+ * claimable before its next_attempt_at: its message is published only then, so a start before it
+ * comes from a caller skipping the backoff, and is refused naming the time.
  */
 export async function startTasks(
   db: Queryable,
@@ -54,6 +60,7 @@ export async function startTasks(
        SELECT t.id FROM tasks t JOIN req ON req.task_id = t.id CROSS JOIN agent
        WHERE t.status = 'TODO' AND (req.attempt IS NULL OR t.attempt = req.attempt)
          AND (t.capability IS NULL OR t.capability = ANY (agent.capabilities))
+         AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
        ORDER BY t.id
        FOR UPDATE OF t SKIP LOCKED
      ), started AS (
@@ -103,6 +110,14 @@ export async function startTasks(
         task_id: item.task_id,
         outcome: 'forbidden',
         reason: `the agent lacks the capability "${now.capability}"`,
+      };
+    }
+    if (now.not_due_until !== null) {
+      return {
+        task_id: item.task_id,
+        outcome: 'conflict',
+        status: now.status,
+        reason: `the task is not due until ${now.not_due_until.toISOString()} (next_attempt_at): a retry waits out its backoff`,
       };
     }
     // Still TODO at that attempt: another claim held its row a moment ago.

@@ -71,4 +71,16 @@ describe('tokens from an external issuer (JWKS, as Supabase and OIDC providers p
     });
     await expect(createTokenVerifier({ jwksUrl })(hs)).rejects.toThrow(/HS256 are not accepted/);
   });
+
+  it('refuses a JWKS over plain http unless it is on loopback, where nobody can step in between', () => {
+    for (const url of ['http://issuer.example/jwks', 'http://10.0.0.5/jwks', 'http://127.0.0.1.nip.io/jwks'])
+      expect(() => createTokenVerifier({ jwksUrl: url }), url).toThrow(/must be https:\/\//);
+    for (const url of [
+      jwksUrl,
+      'http://localhost:1/jwks',
+      'http://[::1]:1/jwks',
+      'https://issuer.example/jwks',
+    ])
+      expect(() => createTokenVerifier({ jwksUrl: url }), url).not.toThrow();
+  });
 });

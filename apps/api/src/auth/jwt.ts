@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { isUserRole, type UserRole } from '@devart/core';
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 
@@ -28,11 +29,39 @@ export class InvalidTokenError extends Error {
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a URL's host is this machine: localhost, 127.0.0.0/8 or ::1, whose traffic never leaves it. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./.test(host);
+}
+
+/**
+ * Why a JWKS URL may not be used, or undefined when it may: the keys that decide who is admin must
+ * come over https, since anyone on the path of a plain http fetch could serve their own. A loopback
+ * http URL (a sidecar, a test issuer) is allowed.
+ * @example jwksUrlProblem('http://issuer.example/jwks') // 'must be https:// (http:// only for localhost…)'
+ */
+export function jwksUrlProblem(jwksUrl: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(jwksUrl);
+  } catch {
+    return 'must be an https:// URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
+  return 'must be https:// (http:// only for localhost, 127.0.0.0/8 or ::1): the signing keys decide who is admin';
+}
+
 /**
  * Verifies user JWTs: HS256 with the shared secret, or asymmetric keys from a JWKS. `alg: none`
- * and every algorithm not listed are refused by jose itself.
+ * and every algorithm not listed are refused by jose itself; a JWKS URL must pass jwksUrlProblem.
  */
 export function createTokenVerifier(options: JwtOptions): TokenVerifier {
+  const jwksProblem = options.jwksUrl === undefined ? undefined : jwksUrlProblem(options.jwksUrl);
+  if (jwksProblem) throw new Error(`The JWKS URL ${jwksProblem}`);
   const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
   if (!secret && !jwks) throw new Error('A JWT secret or a JWKS URL is required to verify tokens');

@@ -1,12 +1,19 @@
-import { type Db, migrationStatus } from '@devart/db';
+import { DatabaseUnavailableError, type Db, migrationStatus } from '@devart/db';
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Logger } from 'pino';
 import { ProblemError } from '../problem';
 import { createRouter } from './route-kit';
 
 const Health = z.object({ status: z.literal('ok') });
 const Ready = z.object({ status: z.literal('ready'), database: z.enum(['pglite', 'postgres']) });
 
-export function healthRoutes({ db }: { db: Db }) {
+/** The class of what was thrown (`DatabaseUnavailableError`, `Error`): enough to tell outages apart, nothing of the message. */
+function errorClass(error: unknown): string {
+  if (error instanceof Error) return error.constructor.name || 'Error';
+  return typeof error;
+}
+
+export function healthRoutes({ db, logger }: { db: Db; logger?: Logger }) {
   const router = createRouter();
 
   router.openapi(
@@ -36,7 +43,14 @@ export function healthRoutes({ db }: { db: Db }) {
       try {
         pending = (await migrationStatus(db)).pending;
       } catch (error) {
-        throw new ProblemError('not_ready', `The database does not answer: ${(error as Error).message}`);
+        // /ready is unauthenticated: the driver's text (host names, users, SQL) goes to the log only,
+        // where an outage already has its one warning from the availability tracker.
+        if (!(error instanceof DatabaseUnavailableError))
+          logger?.warn({ err: error }, '/ready: the migration status could not be read');
+        throw new ProblemError(
+          'not_ready',
+          `The database does not answer (${errorClass(error)}); the server log has the details.`,
+        );
       }
       if (pending.length > 0) {
         throw new ProblemError(
