@@ -1,16 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const secretPath = (dataDir: string) => join(dataDir, 'jwt-secret');
 export const pgliteDir = (dataDir: string) => join(dataDir, 'pgdata');
 const lockPath = (dataDir: string) => join(dataDir, 'devart.pid');
 
+/**
+ * Creates a directory (and its missing parents) that only this user may enter (0700), and returns
+ * its path: the data directory holds the JWT secret and the embedded database, whose files would
+ * otherwise be readable by every local user under the usual umask. An existing directory keeps its
+ * mode, since DEVART_DATA_DIR may name one the operator chose (even a home directory), unless
+ * `tighten` says it is devart's own (pgdata), which is then set to 0700.
+ * @example await openPglite({ dataDir: privateDir(pgliteDir(dataDir), { tighten: true }) })
+ */
+export function privateDir(path: string, { tighten = false }: { tighten?: boolean } = {}): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  if (tighten && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o700);
+  return path;
+}
+
 /** The secret `devart start` signs and verifies with when JWT_SECRET is unset; created on first use. */
 export function readOrCreateSecret(dataDir: string): string {
   const path = secretPath(dataDir);
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   return secret;
@@ -31,7 +45,7 @@ export class DataDirInUseError extends Error {
  * A pid file keeps a second devart out and is reclaimed when its owner has died.
  */
 export function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const path = lockPath(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

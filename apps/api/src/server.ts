@@ -14,7 +14,7 @@ import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { answerClientError } from './client-error';
 import { type Config, configWarnings } from './config';
-import { lockDataDir, pgliteDir, readOrCreateSecret } from './data-dir';
+import { lockDataDir, pgliteDir, privateDir, readOrCreateSecret } from './data-dir';
 import { type PlatformBroker, platformSettings, wirePlatform } from './platform';
 import { noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
 import type { SandboxBackend } from './services/sandboxes';
@@ -47,7 +47,9 @@ export async function openDatabase(config: Config, logger?: Logger): Promise<Ope
   }
   const unlock = lockDataDir(config.DEVART_DATA_DIR);
   try {
-    const db = await openPglite({ dataDir: pgliteDir(config.DEVART_DATA_DIR) });
+    const db = await openPglite({
+      dataDir: privateDir(pgliteDir(config.DEVART_DATA_DIR), { tighten: true }),
+    });
     return {
       db,
       async close() {
