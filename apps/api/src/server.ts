@@ -9,7 +9,12 @@ import {
   createRabbitBroker,
   type ManagementClient,
 } from '@devart/queue';
-import { createKubernetesProvider, createLocalProvider, detectBubblewrap } from '@devart/sandbox';
+import {
+  bubblewrapWarnings,
+  createKubernetesProvider,
+  createLocalProvider,
+  detectBubblewrap,
+} from '@devart/sandbox';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { answerClientError } from './client-error';
@@ -136,7 +141,11 @@ export async function createSandboxBackend(config: Config, logger: Logger): Prom
   const provider = createLocalProvider({
     rootDir: config.SANDBOX_ROOT ?? join(config.DEVART_DATA_DIR, 'sandboxes'),
   });
-  logger.info({ bwrap: bubblewrap.version, limits: provider.limits }, 'local sandboxes (bubblewrap) ready');
+  logger.info(
+    { bwrap: bubblewrap.version, features: bubblewrap.features, limits: provider.limits },
+    'local sandboxes (bubblewrap) ready',
+  );
+  for (const warning of bubblewrapWarnings(bubblewrap)) logger.warn(`local sandboxes: ${warning}`);
   return { provider };
 }
 

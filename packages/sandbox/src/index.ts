@@ -23,7 +23,12 @@ export {
   type KubernetesProviderOptions,
   sandboxInfoFromPod,
 } from './kubernetes/provider';
-export { type BubblewrapStatus, detectBubblewrap } from './local/detect';
+export {
+  type BubblewrapFeatures,
+  type BubblewrapStatus,
+  bubblewrapWarnings,
+  detectBubblewrap,
+} from './local/detect';
 export {
   createLocalProvider,
   type LocalLimits,

@@ -6,6 +6,7 @@
 import { lstatSync, readlinkSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BubblewrapFeatures } from './detect';
 import type { SandboxRecord } from './record';
 
 const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
@@ -104,15 +105,18 @@ export function systemMountArgs(): string[] {
  * bwrap's options for one exec. The root is a fresh tmpfs made read-only at the end, so the
  * only writable places are /workspace and the private /tmp. Capabilities are dropped: the
  * command runs as uid 0 of its own user namespace but can neither mount nor override file modes.
+ * With `--disable-userns` it cannot create further user namespaces either, which closes the
+ * usual way to reach kernel code that only a namespace's root may call.
  */
 export function sandboxArgs(
   systemArgs: string[],
   dir: string,
   env: Record<string, string>,
-  tmpfsSize: string[],
+  options: { features: BubblewrapFeatures; memoryMiB: number },
 ): string[] {
   return [
     ...NAMESPACE_ARGS,
+    ...(options.features.disableUserns ? ['--disable-userns'] : []),
     '--die-with-parent',
     '--new-session',
     '--cap-drop',
@@ -126,7 +130,7 @@ export function sandboxArgs(
     '--bind',
     join(dir, 'workspace'),
     '/workspace',
-    ...tmpfsSize,
+    ...tmpfsSizeArgs(options.features, options.memoryMiB),
     '--tmpfs',
     '/tmp',
     '--proc',
@@ -144,11 +148,10 @@ export function sandboxArgs(
 
 /**
  * Caps /tmp at the sandbox's memory: tmpfs pages are memory, and without a memory cgroup
- * nothing else would count them. `--size` exists since bwrap 0.7.
+ * nothing else would count them.
  */
-export function tmpfsSizeArgs(version: string, memoryMiB: number): string[] {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 0 || minor >= 7 ? ['--size', String(memoryMiB * 1024 * 1024)] : [];
+function tmpfsSizeArgs(features: BubblewrapFeatures, memoryMiB: number): string[] {
+  return features.tmpfsSize ? ['--size', String(memoryMiB * 1024 * 1024)] : [];
 }
 
 /**

@@ -10,18 +10,60 @@ import { NAMESPACE_ARGS } from './argv';
 
 const execFileAsync = promisify(execFile);
 
+/**
+ * Options the provider uses only when this bwrap has them, found in its `--help` rather than
+ * guessed from the version (distributions backport).
+ */
+export interface BubblewrapFeatures {
+  /** `--disable-userns` (bubblewrap 0.8): sandboxed code cannot create user namespaces. */
+  disableUserns: boolean;
+  /** `--size` for `--tmpfs`: /tmp and /dev/shm get a size limit. */
+  tmpfsSize: boolean;
+}
+
 /** Whether bubblewrap can run sandboxes here, and if not, what to do about it. */
-export type BubblewrapStatus = { available: true; version: string } | { available: false; hint: string };
+export type BubblewrapStatus =
+  | { available: true; version: string; features: BubblewrapFeatures }
+  | { available: false; hint: string };
+
+/** Reads the features from the text of `bwrap --help`. */
+export function parseBubblewrapFeatures(help: string): BubblewrapFeatures {
+  return { disableUserns: /^\s*--disable-userns\b/m.test(help), tmpfsSize: /^\s*--size\b/m.test(help) };
+}
 
 /**
- * Checks that bubblewrap is installed and can create the namespaces the provider uses.
- * @example await detectBubblewrap() // { available: true, version: '0.8.0' }
+ * One start-up warning per protection this bwrap cannot give; empty when it has them all.
+ * @example bubblewrapWarnings({ available: true, version: '0.6.2', features }) // ['bubblewrap 0.6.2 has no --disable-userns: …']
+ */
+export function bubblewrapWarnings(status: BubblewrapStatus): string[] {
+  if (!status.available) return [];
+  const warnings: string[] = [];
+  if (!status.features.disableUserns)
+    warnings.push(
+      `bubblewrap ${status.version} has no --disable-userns: sandboxed code may create user namespaces ` +
+        '(the usual way into namespace kernel bugs); install bubblewrap 0.8 or later',
+    );
+  if (!status.features.tmpfsSize)
+    warnings.push(
+      `bubblewrap ${status.version} has no --size: /tmp is a tmpfs without a size limit; ` +
+        'install bubblewrap 0.8 or later',
+    );
+  return warnings;
+}
+
+/**
+ * Checks that bubblewrap is installed and can create the namespaces the provider uses, and
+ * which optional protections it offers.
+ * @example await detectBubblewrap() // { available: true, version: '0.8.0', features: { disableUserns: true, tmpfsSize: true } }
  */
 export async function detectBubblewrap(bwrapPath = 'bwrap'): Promise<BubblewrapStatus> {
   let version: string;
+  let features: BubblewrapFeatures;
   try {
     const { stdout } = await execFileAsync(bwrapPath, ['--version'], { timeout: 10_000 });
     version = stdout.trim().replace(/^bubblewrap\s+/, '');
+    const help = await execFileAsync(bwrapPath, ['--help'], { timeout: 10_000 });
+    features = parseBubblewrapFeatures(help.stdout);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT')
       return {
@@ -43,7 +85,7 @@ export async function detectBubblewrap(bwrapPath = 'bwrap'): Promise<BubblewrapS
         '`sysctl kernel.apparmor_restrict_unprivileged_userns=0`',
     };
   }
-  return { available: true, version };
+  return { available: true, version, features };
 }
 
 /** prlimit applies the per-exec rlimits; undefined when it runs, else what to do about it. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from '../provider';
 import { cgroupPids } from './cgroup';
-import { detectBubblewrap } from './detect';
+import { bubblewrapWarnings, detectBubblewrap, parseBubblewrapFeatures } from './detect';
 import { createLocalProvider, type LocalSandboxProvider } from './provider';
 
 const execFileAsync = promisify(execFile);
@@ -64,6 +64,43 @@ describe('detectBubblewrap', () => {
     if (!missing.available) expect(missing.hint).toContain('apt-get install bubblewrap');
   });
 });
+
+describe('bubblewrap features', () => {
+  it('are read from --help, and each missing one is a start-up warning naming it', () => {
+    expect(
+      parseBubblewrapFeatures('    --disable-userns   Disable …\n    --size BYTES   Set size …\n'),
+    ).toEqual({
+      disableUserns: true,
+      tmpfsSize: true,
+    });
+    const old = { available: true as const, version: '0.4.1', features: parseBubblewrapFeatures('') };
+    const warnings = bubblewrapWarnings(old);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/^bubblewrap 0\.4\.1 has no --disable-userns: .*user namespaces/);
+    expect(warnings[1]).toMatch(/^bubblewrap 0\.4\.1 has no --size: /);
+    if (bwrap.available) expect(bubblewrapWarnings(bwrap)).toEqual([]);
+  });
+});
+
+/**
+ * A bwrap that claims to be 0.6 and hides --disable-userns and --size from its help: what an
+ * older distribution ships. Everything else goes to the real one.
+ */
+async function olderBwrap(dir: string): Promise<string> {
+  const path = join(dir, 'bwrap-0.6');
+  await writeFile(
+    path,
+    `#!/bin/sh
+case "$1" in
+  --version) echo "bubblewrap 0.6.0"; exit 0 ;;
+  --help) bwrap --help | grep -v -e --disable-userns -e --size; exit 0 ;;
+esac
+exec bwrap "$@"
+`,
+  );
+  await chmod(path, 0o755);
+  return path;
+}
 
 describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
   let rootDir: string;
@@ -305,6 +342,17 @@ describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
         'passwd',
       ];
       expect(etc.filter((entry) => !etcAllowed.includes(entry))).toEqual([]);
+    });
+
+    it('cannot create a user namespace; with an older bwrap it still runs (and could)', async () => {
+      const unshare = await provider.exec(id, ['unshare', '-U', 'true']);
+      expect(unshare.exitCode).not.toBe(0);
+      expect(unshare.stderr).toMatch(/unshare failed/);
+      // The same command through a bwrap without --disable-userns: the check above is what stops it.
+      const older = createLocalProvider({ rootDir, bwrapPath: await olderBwrap(dataDir) });
+      const { id: oldId } = await older.provision(spec);
+      expect(await older.exec(oldId, ['unshare', '-U', 'true'])).toMatchObject({ exitCode: 0 });
+      await older.terminate(oldId);
     });
 
     it('sees only its own processes', async () => {

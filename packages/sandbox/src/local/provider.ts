@@ -40,7 +40,6 @@ import {
   sandboxArgs,
   sandboxEnv,
   systemMountArgs,
-  tmpfsSizeArgs,
   userTaskCount,
 } from './argv';
 import {
@@ -50,7 +49,7 @@ import {
   detectCgroupParents,
   removeCgroups,
 } from './cgroup';
-import { detectBubblewrap, detectPrlimit } from './detect';
+import { type BubblewrapFeatures, detectBubblewrap, detectPrlimit } from './detect';
 import { runOnHost } from './exec';
 import { cgroupName, ID_PATTERN, readRecord, remainingMs, type SandboxRecord } from './record';
 
@@ -119,22 +118,24 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
   const systemArgs = systemMountArgs();
   const running = new Map<string, Set<RunningExec>>();
   const terminating = new Set<string>();
-  let bwrapVersion: Promise<string> | undefined;
+  let bwrapFeatures: Promise<BubblewrapFeatures> | undefined;
 
   /**
-   * Resolves to bwrap's version once bwrap and prlimit are known to work; a failure is not
-   * cached, so installing them later works without a restart.
+   * Resolves to bwrap's optional features once bwrap and prlimit are known to work; a failure
+   * is not cached, so installing them later works without a restart.
    */
-  function ensureAvailable(): Promise<string> {
-    bwrapVersion ??= Promise.all([detectBubblewrap(bwrapPath), detectPrlimit()]).then(([status, prlimit]) => {
-      if (!status.available) throw new SandboxUnavailableError(status.hint);
-      if (prlimit) throw new SandboxUnavailableError(prlimit);
-      return status.version;
+  function ensureAvailable(): Promise<BubblewrapFeatures> {
+    bwrapFeatures ??= Promise.all([detectBubblewrap(bwrapPath), detectPrlimit()]).then(
+      ([status, prlimit]) => {
+        if (!status.available) throw new SandboxUnavailableError(status.hint);
+        if (prlimit) throw new SandboxUnavailableError(prlimit);
+        return status.features;
+      },
+    );
+    bwrapFeatures.catch(() => {
+      bwrapFeatures = undefined;
     });
-    bwrapVersion.catch(() => {
-      bwrapVersion = undefined;
-    });
-    return bwrapVersion;
+    return bwrapFeatures;
   }
 
   const sandboxDir = (id: string) => join(rootDir, id);
@@ -235,15 +236,13 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       const timeoutOption = execOptions.timeoutMs ?? defaultTimeoutMs;
       checkExecRequest(command, { ...execOptions, timeoutMs: timeoutOption });
       const env = sandboxEnv(execOptions.env);
-      const version = await ensureAvailable();
+      const features = await ensureAvailable();
       // The TTL is a hard lifetime: no command outlives its sandbox. setTimeout takes 31 bits.
       const timeoutMs = Math.min(timeoutOption, remainingMs(record, now()), MAX_TIMER_MS);
-      const bwrapArgs = sandboxArgs(
-        systemArgs,
-        sandboxDir(id),
-        env,
-        tmpfsSizeArgs(version, record.spec.memory),
-      );
+      const bwrapArgs = sandboxArgs(systemArgs, sandboxDir(id), env, {
+        features,
+        memoryMiB: record.spec.memory,
+      });
       const nproc = record.cgroups.pids || isRoot() ? undefined : (await userTaskCount()) + pidsLimit;
       const rlimits = rlimitArgs(record, { timeoutMs, fileSizeLimit, nproc });
       // terminate may have started while we awaited; it would not see this exec.
