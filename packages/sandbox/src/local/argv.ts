@@ -137,6 +137,11 @@ export function sandboxArgs(
     '/proc',
     '--dev',
     '/dev',
+    ...devShmArgs(options.features, options.memoryMiB),
+    // /dev holds device nodes only; read-only, nothing can be stored there (writes to the nodes
+    // themselves, /dev/null included, are not writes to the filesystem and still work).
+    '--remount-ro',
+    '/dev',
     '--remount-ro',
     '/',
     '--chdir',
@@ -144,6 +149,19 @@ export function sandboxArgs(
     '--clearenv',
     ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
   ];
+}
+
+/** The size of /dev/shm (POSIX shared memory, semaphores), at most the sandbox's memory. */
+export const DEV_SHM_MIB = 64;
+
+/**
+ * /dev/shm as its own tmpfs of DEV_SHM_MIB: without `--size` it would be as large as the host's
+ * RAM allows, so then it is left out and stays the empty directory of the read-only /dev
+ * (shm_open fails with EROFS).
+ */
+function devShmArgs(features: BubblewrapFeatures, memoryMiB: number): string[] {
+  if (!features.tmpfsSize) return [];
+  return ['--size', String(Math.min(DEV_SHM_MIB, memoryMiB) * 1024 * 1024), '--tmpfs', '/dev/shm'];
 }
 
 /**

@@ -45,7 +45,7 @@ export function bubblewrapWarnings(status: BubblewrapStatus): string[] {
     );
   if (!status.features.tmpfsSize)
     warnings.push(
-      `bubblewrap ${status.version} has no --size: /tmp is a tmpfs without a size limit; ` +
+      `bubblewrap ${status.version} has no --size: /tmp is a tmpfs without a size limit and /dev/shm is read-only; ` +
         'install bubblewrap 0.8 or later',
     );
   return warnings;

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from '../provider';
+import { DEV_SHM_MIB } from './argv';
 import { cgroupPids } from './cgroup';
 import { bubblewrapWarnings, detectBubblewrap, parseBubblewrapFeatures } from './detect';
 import { createLocalProvider, type LocalSandboxProvider } from './provider';
@@ -352,7 +353,29 @@ describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
       const older = createLocalProvider({ rootDir, bwrapPath: await olderBwrap(dataDir) });
       const { id: oldId } = await older.provision(spec);
       expect(await older.exec(oldId, ['unshare', '-U', 'true'])).toMatchObject({ exitCode: 0 });
+      // Without --size, /dev/shm is not mounted at all: it stays a directory of the read-only /dev.
+      expect((await older.exec(oldId, ['sh', '-c', 'echo x > /dev/shm/x'])).stderr).toMatch(/Read-only/);
       await older.terminate(oldId);
+    });
+
+    it('has a read-only /dev of device nodes and a /dev/shm that stops at its size', async () => {
+      const dev = await provider.exec(id, [
+        'sh',
+        '-c',
+        'echo x > /dev/null && head -c 4 /dev/zero | wc -c && ! touch /dev/file && ! mkdir /dev/dir',
+      ]);
+      expect(dev).toMatchObject({ exitCode: 0, stdout: '4\n' });
+      // Files of 1 MB each, under the 1 MiB file size limit: only /dev/shm's own size stops them.
+      const files = DEV_SHM_MIB + 16;
+      const shm = await provider.exec(id, [
+        'sh',
+        '-c',
+        `i=0; while [ $i -lt ${files} ] && head -c 1000000 /dev/zero > /dev/shm/f$i; do i=$((i+1)); done; echo $i; rm -f /dev/shm/f*`,
+      ]);
+      expect(shm.stderr).toMatch(/No space left on device/);
+      const written = Number(shm.stdout.trim());
+      expect(written).toBeGreaterThan(DEV_SHM_MIB / 2);
+      expect(written).toBeLessThan(files);
     });
 
     it('sees only its own processes', async () => {
