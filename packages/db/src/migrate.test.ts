@@ -195,6 +195,7 @@ const released: [name: string, sha256: string][] = [
   ['0013_events', 'eaecd6f28ff64448cc1d9e076e204cd22c322a40e815073c85520af9bab323ee'],
   ['0014_deliveries', '2c8c7d603e6778e95574cd98f923b5fa45b9bb2fb61b25c33058c2628d83f5ba'],
   ['0015_github', '34277bbed4f9a6620c6348efb2211a8330bbcd2a2c1f9aedcd61318369b69b1f'],
+  ['0016_rls_tightened', '548b4a92afe21a9574e17c8d1da296e34d18eba4c878ae604f4e33ade078a6ce'],
 ];
 
 describe('released migration files', () => {

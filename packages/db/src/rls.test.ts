@@ -249,8 +249,13 @@ describe(`row-level security on ${backend}`, () => {
         tx.query('INSERT INTO workflows (name, created_by) VALUES ($1, $2)', ['wf', roleless.sub]),
       ),
     ).rejects.toThrow(rlsViolation);
-    // An UPDATE sees no rows under the read policy, so it changes none rather than failing.
-    const updated = await withClaims(db, roleless, (tx) => tx.query("UPDATE tasks SET title = 'hijacked'"));
+    // Users update no task column at all (0016, see rls-tightened.test.ts).
+    await expect(
+      withClaims(db, roleless, (tx) => tx.query("UPDATE tasks SET title = 'hijacked'")),
+    ).rejects.toThrow(/permission denied/);
+    // Where a column is granted, an UPDATE sees no rows under the read policy, so it changes none
+    // rather than failing.
+    const updated = await withClaims(db, roleless, (tx) => tx.query('UPDATE agents SET revoked_at = now()'));
     expect(updated.rowCount).toBe(0);
     expect(await Promise.all(['tasks', 'workflows'].map(ownerCount))).toEqual(before);
     const { rows } = await db.query<{ n: number }>(
