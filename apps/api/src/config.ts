@@ -138,6 +138,8 @@ const Variables = z.object({
   SANDBOX_ROOT: optional(z.string().min(1)),
   /** How often each API process ends sandboxes whose task finished or whose TTL passed, in seconds. */
   SANDBOX_SWEEP_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(2)),
+  /** Commands one sandbox may run at once (per API process); one more answers 429. */
+  SANDBOX_MAX_CONCURRENT_EXECS: z.preprocess(blank, z.coerce.number().int().min(1).max(1000).default(4)),
   /** Base64 kubeconfig for SANDBOX_PROVIDER=kubernetes; unset = the in-cluster service account. */
   KUBE_CONFIG_DATA: optional(z.string().min(1)),
   /** Namespace of sandbox Pods; unset = the kubeconfig context's namespace. */

@@ -62,6 +62,8 @@ export interface PlatformSettings {
   reconcile: { intervalMs: number; afterSeconds: number };
   /** How often the sandbox sweeper runs (SANDBOX_SWEEP_SECONDS). */
   sandboxSweepMs: number;
+  /** Commands one sandbox may run at once in this process (SANDBOX_MAX_CONCURRENT_EXECS). */
+  sandboxMaxConcurrentExecs: number;
   /** How long a silent agent holding no task stays IDLE before it is marked OFFLINE (AGENT_OFFLINE_SECONDS). */
   agentOfflineSeconds: number;
   /** How old an event gets before the cleanup deletes it (EVENTS_RETENTION_DAYS), and how often it runs. */
@@ -90,6 +92,7 @@ export function platformSettings(config: Config): PlatformSettings {
       afterSeconds: config.RECONCILE_AFTER_SECONDS,
     },
     sandboxSweepMs: config.SANDBOX_SWEEP_SECONDS * 1000,
+    sandboxMaxConcurrentExecs: config.SANDBOX_MAX_CONCURRENT_EXECS,
     agentOfflineSeconds: config.AGENT_OFFLINE_SECONDS,
     // Every five minutes: a day's events fall due a few thousand rows at a time, well within one run.
     eventsRetention: { days: config.EVENTS_RETENTION_DAYS, intervalMs: 5 * 60_000 },
@@ -216,6 +219,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       backend: inputs.sandboxes,
       logger,
       providerKey: inputs.sandboxProviderKey,
+      maxConcurrentExecs: settings.sandboxMaxConcurrentExecs,
     });
     const background =
       inputs.background === false
@@ -268,7 +272,12 @@ async function startBackground(
     agentOfflineSeconds: settings.agentOfflineSeconds,
   });
   stops.push(() => reaper.stop());
-  const deadLetters = await watchDeadLetters({ db, broker, logger });
+  const deadLetters = await watchDeadLetters({
+    db,
+    broker,
+    logger,
+    onUnexpected: (reason) => metrics.deadLetterUnexpected(reason),
+  });
   stops.push(() => deadLetters.cancel());
   const reconciler = startReconciler({
     db,

@@ -10,6 +10,7 @@ import {
   type DomainErrorCode,
   ForbiddenError,
   NotFoundError,
+  TooManyRequestsError,
   UnavailableError,
   ValidationError,
 } from './services/domain-errors';
@@ -20,6 +21,7 @@ const oneOfEach: Record<DomainErrorCode, DomainError> = {
   forbidden: new ForbiddenError('This sandbox belongs to another agent.'),
   unavailable: new UnavailableError('The cluster did not answer.', { retryAfterSeconds: 30 }),
   validation: new ValidationError([{ location: 'query', field: 'cursor', message: 'is not a valid cursor' }]),
+  too_many_requests: new TooManyRequestsError('Sandbox s already runs 4 commands.', { retryAfterSeconds: 1 }),
 };
 
 /** What a route answers when its service throws `error`. */
@@ -35,7 +37,14 @@ async function answerOf(error: Error) {
 
 describe('the problem table', () => {
   it('answers every domain error with the status, type and detail of its code, on a single call and as a batch item alike', async () => {
-    const expected = { not_found: 404, conflict: 409, forbidden: 403, unavailable: 503, validation: 400 };
+    const expected = {
+      not_found: 404,
+      conflict: 409,
+      forbidden: 403,
+      unavailable: 503,
+      validation: 400,
+      too_many_requests: 429,
+    };
     for (const [code, error] of Object.entries(oneOfEach) as [DomainErrorCode, DomainError][]) {
       const single = await answerOf(error);
       expect(single.status).toBe(expected[code]);
@@ -54,8 +63,9 @@ describe('the problem table', () => {
     }
   });
 
-  it('sets Retry-After only for an unavailability worth retrying, and lists field errors of a validation', async () => {
+  it('sets Retry-After only for an unavailability worth retrying and a limit reached, and lists field errors of a validation', async () => {
     expect((await answerOf(oneOfEach.unavailable)).headers.get('retry-after')).toBe('30');
+    expect((await answerOf(oneOfEach.too_many_requests)).headers.get('retry-after')).toBe('1');
     expect(
       (await answerOf(new UnavailableError('No sandbox provider here.'))).headers.get('retry-after'),
     ).toBeNull();

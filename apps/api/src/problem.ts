@@ -9,6 +9,7 @@ import {
   describeFieldErrors,
   type FieldError,
   fieldErrors,
+  TooManyRequestsError,
   UnavailableError,
   ValidationError,
 } from './services/domain-errors';
@@ -66,7 +67,8 @@ export class ProblemError extends Error {
 export function problemOf(error: DomainError): ProblemError {
   return new ProblemError(error.code, error.message, {
     ...(error instanceof ValidationError ? { errors: error.errors } : {}),
-    ...(error instanceof UnavailableError && error.retryAfterSeconds !== undefined
+    ...((error instanceof UnavailableError || error instanceof TooManyRequestsError) &&
+    error.retryAfterSeconds !== undefined
       ? { headers: { 'retry-after': String(error.retryAfterSeconds) } }
       : {}),
   });

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { insertTasks } from '@devart/db';
 import { detectBubblewrap } from '@devart/sandbox';
 import pino from 'pino';
@@ -56,6 +57,14 @@ async function sandboxFor(agent: { id: string; key: string }, taskId?: string) {
 
 async function exec(agent: { key: string }, sandboxId: string, body: Record<string, unknown>) {
   return api.call('POST', `/api/sandboxes/${sandboxId}/exec`, { auth: agent.key, body });
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
 }
 
 async function statusOf(sandboxId: string) {
@@ -203,6 +212,37 @@ describe.skipIf(!bubblewrap.available)(
       const codes = answers.map((r) => r.status);
       expect(codes.filter((c) => c === 201)).toHaveLength(3);
       expect(codes.filter((c) => c === 409)).toHaveLength(9);
+    });
+
+    it('runs at most SANDBOX_MAX_CONCURRENT_EXECS commands in one sandbox at once: one more is 429 naming the limit', async () => {
+      const [a] = agents;
+      const limit = defaultSettings.sandboxMaxConcurrentExecs;
+      expect(limit).toBe(4);
+      const sandbox = await sandboxFor(a!);
+      const other = await sandboxFor(a!);
+      const workspace = join(api.sandboxes.rootDir, sandbox.external_id, 'workspace');
+      // Each command says it runs, then waits for the host to let it go.
+      const waiting = 'touch "started-$0"; while [ ! -e go ]; do sleep 0.05; done; echo released';
+      const running = Array.from({ length: limit }, (_, i) =>
+        exec(a!, sandbox.sandbox_id, { command: ['sh', '-c', waiting, String(i)], timeout_ms: 30_000 }),
+      );
+      await waitUntil(() =>
+        Array.from({ length: limit }, (_, i) => `started-${i}`).every((f) => existsSync(join(workspace, f))),
+      );
+      const refused = await exec(a!, sandbox.sandbox_id, { command: ['true'] });
+      expect(refused.headers.get('retry-after')).toBe('1');
+      const problem = await expectProblem(refused, 429, 'too_many_requests');
+      expect(problem.detail).toContain(`already runs ${limit} commands`);
+      expect(problem.detail).toContain(`SANDBOX_MAX_CONCURRENT_EXECS) is ${limit}`);
+      // The cap is per sandbox: the agent's other sandbox still runs commands.
+      expect((await exec(a!, other.sandbox_id, { command: ['true'] })).status).toBe(200);
+      writeFileSync(join(workspace, 'go'), '');
+      for (const res of await Promise.all(running)) {
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({ exit_code: 0, stdout: 'released\n' });
+      }
+      // Ended commands free their places.
+      expect((await exec(a!, sandbox.sandbox_id, { command: ['true'] })).status).toBe(200);
     });
 
     it('kills a command at its timeout (124) and caps its output', async () => {

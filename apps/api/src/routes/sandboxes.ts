@@ -170,7 +170,8 @@ export function sandboxRoutes({
         '(exit_code 124). Only the agent that owns the sandbox. A command still running after 20 s is ' +
         'answered 200 at once and its JSON body (preceded by spaces that keep the connection alive) comes ' +
         'when it ends; a failure of the sandbox after that point makes the body carry `error` ' +
-        '({ type, detail }) with exit_code -1.',
+        '({ type, detail }) with exit_code -1. A sandbox runs at most SANDBOX_MAX_CONCURRENT_EXECS ' +
+        'commands at once (default 4); one more → 429 with Retry-After.',
       action: 'sandboxes.exec',
       request: {
         params: SandboxIdParams,
@@ -182,7 +183,7 @@ export function sandboxRoutes({
           content: { 'application/json': { schema: SandboxExecResult } },
         },
       },
-      problems: [404, 409, 503],
+      problems: [404, 409, 429, 503],
     }),
     async (c) => {
       const running = sandboxes.exec(

@@ -30,7 +30,13 @@ export function fieldErrors(location: string, issues: readonly z.core.$ZodIssue[
 }
 
 /** The stable codes of domain errors; each is also the last part of a problem `type`. */
-export type DomainErrorCode = 'not_found' | 'conflict' | 'forbidden' | 'unavailable' | 'validation';
+export type DomainErrorCode =
+  | 'not_found'
+  | 'conflict'
+  | 'forbidden'
+  | 'unavailable'
+  | 'validation'
+  | 'too_many_requests';
 
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;
@@ -74,6 +80,21 @@ export class UnavailableError extends DomainError {
   readonly code = 'unavailable';
   readonly retryAfterSeconds: number | undefined;
   constructor(message: string, { retryAfterSeconds }: { retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * The caller already has as much of something running as a limit allows; it may come back
+ * after `retryAfterSeconds`.
+ * @example throw new TooManyRequestsError('Sandbox sbx-1 already runs 4 commands …', { retryAfterSeconds: 1 })
+ */
+export class TooManyRequestsError extends DomainError {
+  override name = 'TooManyRequestsError';
+  readonly code = 'too_many_requests';
+  readonly retryAfterSeconds: number;
+  constructor(message: string, { retryAfterSeconds }: { retryAfterSeconds: number }) {
     super(message);
     this.retryAfterSeconds = retryAfterSeconds;
   }

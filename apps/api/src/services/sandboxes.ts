@@ -27,6 +27,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  TooManyRequestsError,
   UnavailableError,
   ValidationError,
 } from './domain-errors';
@@ -41,6 +42,11 @@ export interface SandboxServiceOptions {
   logger: Logger;
   /** Live sandboxes one task may have at once (default 3). */
   maxLivePerTask?: number;
+  /**
+   * Commands one sandbox may run at once in this process (default 4); one more is refused 429.
+   * A local sandbox is served by one process only, so for it this is the sandbox's whole count.
+   */
+  maxConcurrentExecs?: number;
   /**
    * What the `provider` column records, and which rows this process may act on at the provider.
    * Default the provider's name; a provider local to one host passes `local@<hostname>`, so
@@ -116,8 +122,12 @@ export function createSandboxService({
   backend,
   logger,
   maxLivePerTask = 3,
+  maxConcurrentExecs = 4,
   providerKey = backend.provider?.name ?? 'none',
 }: SandboxServiceOptions) {
+  /** Commands running now, per sandbox id; an id leaves the map when its last command ends. */
+  const execsRunning = new Map<string, number>();
+
   function providerOrThrow(): SandboxProvider {
     if (backend.provider) return backend.provider;
     throw new UnavailableError(backend.unavailable);
@@ -252,6 +262,14 @@ export function createSandboxService({
       );
     }
     const provider = providerOrThrow();
+    const inFlight = execsRunning.get(id) ?? 0;
+    if (inFlight >= maxConcurrentExecs) {
+      throw new TooManyRequestsError(
+        `Sandbox ${id} already runs ${inFlight} commands, the limit (SANDBOX_MAX_CONCURRENT_EXECS) is ${maxConcurrentExecs}: wait for one to end.`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    execsRunning.set(id, inFlight + 1);
     try {
       const result = await provider.exec(row.external_id, body.command, {
         timeoutMs: Math.min(body.timeout_ms, remainingMs),
@@ -279,6 +297,10 @@ export function createSandboxService({
       }
       if (error instanceof SandboxUnavailableError) throw transientlyUnavailable(error.message);
       throw error;
+    } finally {
+      const left = (execsRunning.get(id) ?? 1) - 1;
+      if (left > 0) execsRunning.set(id, left);
+      else execsRunning.delete(id);
     }
   }
 
