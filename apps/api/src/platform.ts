@@ -272,12 +272,7 @@ async function startBackground(
     agentOfflineSeconds: settings.agentOfflineSeconds,
   });
   stops.push(() => reaper.stop());
-  const deadLetters = await watchDeadLetters({
-    db,
-    broker,
-    logger,
-    onUnexpected: (reason) => metrics.deadLetterUnexpected(reason),
-  });
+  const deadLetters = await watchDeadLetters({ db, broker, logger });
   stops.push(() => deadLetters.cancel());
   const reconciler = startReconciler({
     db,
