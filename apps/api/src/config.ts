@@ -140,6 +140,8 @@ const Variables = z.object({
   SANDBOX_SWEEP_SECONDS: z.preprocess(blank, z.coerce.number().min(0.05).max(3600).default(2)),
   /** Commands one sandbox may run at once (per API process); one more answers 429. */
   SANDBOX_MAX_CONCURRENT_EXECS: z.preprocess(blank, z.coerce.number().int().min(1).max(1000).default(4)),
+  /** Size of a local sandbox's workspace in MiB (its own tmpfs when the API runs as root). */
+  SANDBOX_WORKSPACE_MIB: z.preprocess(blank, z.coerce.number().int().min(16).max(1_048_576).default(1024)),
   /** Base64 kubeconfig for SANDBOX_PROVIDER=kubernetes; unset = the in-cluster service account. */
   KUBE_CONFIG_DATA: optional(z.string().min(1)),
   /** Namespace of sandbox Pods; unset = the kubeconfig context's namespace. */

@@ -140,12 +140,18 @@ export async function createSandboxBackend(config: Config, logger: Logger): Prom
   }
   const provider = createLocalProvider({
     rootDir: config.SANDBOX_ROOT ?? join(config.DEVART_DATA_DIR, 'sandboxes'),
+    workspaceLimitBytes: config.SANDBOX_WORKSPACE_MIB * 1024 * 1024,
   });
   logger.info(
     { bwrap: bubblewrap.version, features: bubblewrap.features, limits: provider.limits },
     'local sandboxes (bubblewrap) ready',
   );
   for (const warning of bubblewrapWarnings(bubblewrap)) logger.warn(`local sandboxes: ${warning}`);
+  if (provider.limits.workspace === 'none')
+    logger.warn(
+      'local sandboxes: workspaces are not size-limited (mounting a tmpfs needs root): a sandbox can ' +
+        'fill the disk of SANDBOX_ROOT up to the per-file limit per file; put SANDBOX_ROOT on its own filesystem',
+    );
   return { provider };
 }
 

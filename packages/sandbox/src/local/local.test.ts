@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -442,6 +442,36 @@ describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
       expect(result.durationMs).toBeLessThan(5000);
       await provider.terminate(small);
     });
+
+    it.skipIf(hostLimits.workspace !== 'tmpfs')(
+      'stops writes past the workspace size, which lives in its own tmpfs and not on the host disk',
+      async () => {
+        const limited = createLocalProvider({
+          rootDir,
+          fileSizeLimitBytes: 1024 * 1024,
+          workspaceLimitBytes: 8 * 1024 * 1024,
+        });
+        const { id: small } = await limited.provision(spec);
+        const workspace = join(rootDir, small, 'workspace');
+        const TMPFS_MAGIC = 0x01021994;
+        expect((await statfs(workspace)).type).toBe(TMPFS_MAGIC);
+        expect((await stat(workspace)).dev).not.toBe((await stat(rootDir)).dev);
+        // Files of 1 MB, under the 1 MiB file size limit: only the workspace's size stops them.
+        const result = await limited.exec(small, [
+          'sh',
+          '-c',
+          'i=0; while [ $i -lt 16 ] && head -c 1000000 /dev/zero > f$i; do i=$((i+1)); done; echo $i',
+        ]);
+        expect(result.stderr).toMatch(/No space left on device/);
+        expect(Number(result.stdout.trim())).toBeLessThan(9);
+        // What was written is the host's to see (in the tmpfs), and gone with the sandbox.
+        expect(existsSync(join(workspace, 'f0'))).toBe(true);
+        await limited.terminate(small);
+        expect(existsSync(join(rootDir, small))).toBe(false);
+        const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+        expect(mounts).not.toContain(small);
+      },
+    );
 
     it('stops a process writing a file larger than the file size limit', async () => {
       const result = await provider.exec(id, ['sh', '-c', 'head -c 2000000 /dev/zero > /workspace/big']);

@@ -13,6 +13,8 @@
  *   user's tasks, so it is set to the user's current count plus the limit) and never applies to
  *   root: as root without a pids cgroup the process count is not limited;
  * - CPU share is not limited.
+ * The workspace is a tmpfs of its own (workspaceLimitBytes) when this process may mount, i.e.
+ * runs as root; otherwise it lies on the host's disk and only the per-file size limit applies.
  * `provider.limits` says which applies, so the API can report it.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -52,6 +54,7 @@ import {
 import { type BubblewrapFeatures, detectBubblewrap, detectPrlimit } from './detect';
 import { runOnHost } from './exec';
 import { cgroupName, ID_PATTERN, readRecord, remainingMs, type SandboxRecord } from './record';
+import { canMountWorkspaces, mountWorkspace, unmountWorkspace } from './workspace';
 
 /** How the local provider enforces each per-sandbox limit on this host. */
 export interface LocalLimits {
@@ -60,6 +63,11 @@ export interface LocalLimits {
   pids: 'cgroup' | 'rlimit' | 'none';
   /** CPU share (spec.cpu); without a cgroup only the per-process CPU-seconds limit applies. */
   cpu: 'cgroup' | 'none';
+  /**
+   * Workspace size: `tmpfs` when the workspace is its own tmpfs of workspaceLimitBytes (root can
+   * mount), `none` when it shares the host's disk and only the per-file size limit applies.
+   */
+  workspace: 'tmpfs' | 'none';
 }
 
 /** Options of createLocalProvider; only rootDir is required. */
@@ -80,6 +88,8 @@ export interface LocalProviderOptions {
   defaultTimeoutMs?: number;
   /** Largest file a sandboxed process may write (RLIMIT_FSIZE); default 1 GiB. */
   fileSizeLimitBytes?: number;
+  /** Size of each sandbox's workspace when it can be a tmpfs of its own; default 1 GiB. */
+  workspaceLimitBytes?: number;
 }
 
 /** A SandboxProvider that also reports how its limits are enforced. */
@@ -97,6 +107,7 @@ interface RunningExec {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_PIDS_LIMIT = 256;
 const DEFAULT_FILE_SIZE_LIMIT = 1024 ** 3;
+const DEFAULT_WORKSPACE_LIMIT = 1024 ** 3;
 const MIN_MEMORY_MIB = 16;
 /** The longest delay setTimeout honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -114,7 +125,9 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
   const pidsLimit = options.pidsLimit ?? DEFAULT_PIDS_LIMIT;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fileSizeLimit = options.fileSizeLimitBytes ?? DEFAULT_FILE_SIZE_LIMIT;
+  const workspaceLimit = options.workspaceLimitBytes ?? DEFAULT_WORKSPACE_LIMIT;
   const cgroupParents = detectCgroupParents(cgroupRoot);
+  const workspaceMounts = canMountWorkspaces();
   const systemArgs = systemMountArgs();
   const running = new Map<string, Set<RunningExec>>();
   const terminating = new Set<string>();
@@ -187,6 +200,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       memory: cgroupParents.memory ? 'cgroup' : 'rlimit',
       pids: cgroupParents.pids ? 'cgroup' : isRoot() ? 'none' : 'rlimit',
       cpu: cgroupParents.cpu ? 'cgroup' : 'none',
+      workspace: workspaceMounts ? 'tmpfs' : 'none',
     },
 
     async provision(spec: SandboxSpec): Promise<SandboxInfo> {
@@ -198,6 +212,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       await mkdir(dir, { mode: 0o700 });
       try {
         await mkdir(join(dir, 'workspace'));
+        if (workspaceMounts) await mountWorkspace(join(dir, 'workspace'), workspaceLimit);
         await writeFile(join(dir, 'hosts'), HOSTS_FILE);
         const cgroups = await createCgroups(cgroupParents, cgroupName(id), {
           memoryBytes: spec.memory * 1024 * 1024,
@@ -215,6 +230,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
         await writeFile(join(dir, 'sandbox.json'), `${JSON.stringify(record, null, 2)}\n`);
       } catch (error) {
         await removeCgroups(cgroupDirsOf(id, undefined)).catch(() => {});
+        await unmountWorkspace(join(dir, 'workspace'));
         await rm(dir, { recursive: true, force: true });
         throw error;
       }
@@ -272,6 +288,8 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
         const record = await readRecord(sandboxDir(id), id);
         await removeCgroups(cgroupDirsOf(id, typeof record === 'string' ? undefined : record));
         await Promise.all(execs.map(({ closed }) => closed));
+        // Never recurse into a live mount: unmounting first also frees its memory at once.
+        await unmountWorkspace(join(sandboxDir(id), 'workspace'));
         await rm(sandboxDir(id), { recursive: true, force: true });
       } finally {
         terminating.delete(id);
