@@ -54,7 +54,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install chromium)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'devart-browser-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, DEVART_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  // DEVART_PRINT_LOGIN_LINK=1: stdout is a pipe here, and the sign-in tests open the printed link.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DEVART_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    DEVART_PRINT_LOGIN_LINK: '1',
+  };
   // The embedded defaults whatever the caller's environment says, and a secret devart creates itself.
   delete env.DATABASE_URL;
   delete env.AMQP_URL;

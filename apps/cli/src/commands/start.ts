@@ -12,7 +12,11 @@ export const startHelp = `Usage: devart start [--port <n>] [--host <addr>] [--ag
 
 Applies pending migrations, then serves the API (and its docs at /api/docs).
 Runs on the embedded database in DEVART_DATA_DIR (default .devart/) unless DATABASE_URL is set.
-Prints the URL and an admin login link; stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+Prints the URL; stops cleanly on Ctrl-C (SIGINT) or SIGTERM. On the embedded database and an
+interactive terminal it also prints an admin login link (a 12-hour admin token); otherwise, so no
+token reaches a log, it says to mint one with "devart token --role admin" (JWT_SECRET or the data
+directory's secret). DEVART_PRINT_LOGIN_LINK=1 prints the link on the embedded database even when
+stdout is not a terminal (a development aid for scripts and tests that read it); =0 never prints it.
 
 Options:
   --port <n>      port to listen on (default: PORT or 8787; 0 picks a free one)
@@ -21,6 +25,35 @@ Options:
                   AMQP_URL, where agents run as "devart agent" processes), with the echo and shell
                   capabilities: shell tasks run in a sandbox the API provisions (bubblewrap, no network)
   -h, --help      show this help`;
+
+/**
+ * Whether `devart start` prints its admin login link. The link carries a 12-hour admin token, so it
+ * appears only where nobody but the person at the terminal reads it: the embedded database (a
+ * developer's machine) and stdout a terminal, not a file or a log collector.
+ * `DEVART_PRINT_LOGIN_LINK=1` lifts the terminal condition (scripts and tests that read the link);
+ * `0` never prints it. With DATABASE_URL it is never printed: that is a deployment, with logs.
+ * @example
+ * loginLinkPolicy({ embedded: true, interactive: false, optIn: undefined });
+ * // { reason: 'the admin login link is printed only on an interactive terminal' }
+ */
+export function loginLinkPolicy({
+  embedded,
+  interactive,
+  optIn,
+}: {
+  embedded: boolean;
+  interactive: boolean;
+  optIn: string | undefined;
+}): 'print' | { reason: string } {
+  if (!embedded)
+    return { reason: 'no login link is printed with DATABASE_URL, so no token reaches the logs' };
+  if (optIn === '0') return { reason: 'DEVART_PRINT_LOGIN_LINK=0' };
+  if (interactive || optIn === '1') return 'print';
+  return {
+    reason:
+      'the admin login link is printed only on an interactive terminal (or with DEVART_PRINT_LOGIN_LINK=1)',
+  };
+}
 
 export async function start(args: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags(args, {
@@ -90,10 +123,21 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
           : sandboxes.provider
     }`,
   );
-  if (platform.secret) {
+  const login = loginLinkPolicy({
+    embedded: !config.DATABASE_URL,
+    interactive: process.stdout.isTTY === true,
+    optIn: ctx.env.DEVART_PRINT_LOGIN_LINK,
+  });
+  if (platform.secret && login === 'print') {
     const token = await signUserToken(platform.secret, { role: 'admin', ttlSeconds: 12 * 3600 });
     ctx.out(`  Admin login:  ${platform.url}/#token=${token}`);
     ctx.out('  (valid 12h; mint more with: npx devart token --role admin)');
+  } else if (platform.secret && login !== 'print') {
+    const secretFrom = config.JWT_SECRET
+      ? 'with the same JWT_SECRET'
+      : `where it can read ${config.DEVART_DATA_DIR}/jwt-secret`;
+    ctx.out(`  Sign in:      with a token from: npx devart token --role admin (run ${secretFrom})`);
+    ctx.out(`  (${login.reason})`);
   }
   ctx.out('Press Ctrl-C to stop.');
 
