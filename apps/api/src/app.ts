@@ -2,7 +2,7 @@ import { defaultBackoff } from '@devart/core';
 import { type Db, findAgentByKeyHash, upsertUser } from '@devart/db';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
-import { createAgentKeyCache } from './auth/agent-key-cache';
+import { type AgentKeyCache, createAgentKeyCache } from './auth/agent-key-cache';
 import type { TokenVerifier, VerifiedUser } from './auth/jwt';
 import { DEFAULT_LEASE_SECONDS } from './config';
 import { createMetrics, type Metrics } from './metrics';
@@ -44,6 +44,8 @@ export interface AppDeps {
   brokerAccess?: BrokerAccess;
   /** Lease of a started task, in seconds (default DEFAULT_LEASE_SECONDS, as TASK_LEASE_SECONDS). */
   leaseSeconds?: number;
+  /** Which agent holds a key; the platform passes one that follows other replicas' revokes (default: this app's own). */
+  agentKeys?: AgentKeyCache;
   /** Platform events for /api/events; by default one LISTEN on the database per app. */
   events?: EventHub;
   /** Limits of GET /api/events (heartbeat, streams per caller, unread events); defaults otherwise. */
@@ -71,7 +73,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { db, logger } = deps;
   const metrics = deps.metrics ?? createMetrics(db);
-  const agentKeys = createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
+  const agentKeys = deps.agentKeys ?? createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationProblem(result.target, result.error.issues);

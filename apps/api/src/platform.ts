@@ -1,7 +1,9 @@
-import { type Db, ownsAuthUsers } from '@devart/db';
+import { type Db, findAgentByKeyHash, ownsAuthUsers } from '@devart/db';
 import type { Broker } from '@devart/queue';
 import type { Logger } from 'pino';
 import { createApp } from './app';
+import { createAgentKeyCache } from './auth/agent-key-cache';
+import { followRevocations } from './auth/agent-revocations';
 import { createTokenVerifier, type JwtOptions } from './auth/jwt';
 import { type Config, ConfigSchema } from './config';
 import { createMetrics, type Metrics } from './metrics';
@@ -214,6 +216,8 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
     const metrics = createMetrics(db);
     const events = createEventHub({ db, logger });
     stops.push(() => events.stop());
+    const agentKeys = createAgentKeyCache({ lookup: (hash) => findAgentByKeyHash(db, hash) });
+    stops.push(await followRevocations({ db, agentKeys, logger }));
     const sandboxes = createSandboxService({
       db,
       backend: inputs.sandboxes,
@@ -230,6 +234,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       verifyToken: createTokenVerifier(inputs.auth),
       logger,
       recordUsers: await ownsAuthUsers(db),
+      agentKeys,
       brokerAccess: inputs.broker?.brokerAccess ?? noBrokerAccess,
       leaseSeconds: settings.leaseSeconds,
       failures: settings.failures,

@@ -2,8 +2,10 @@ import type { AgentRow } from '@devart/db';
 
 /**
  * Remembers which agent holds an API key for a few seconds, so an agent's start/heartbeat/complete
- * calls do not each pay a lookup. A revoke in this process takes effect at once (`forget`); in
- * another replica within `ttlMs` at the latest.
+ * calls do not each pay a lookup. Every call with a key goes through `find`, so a revoke applies to
+ * all of them. In this process it takes effect at once (`forget`); other replicas hear of it
+ * through `followRevocations` (a NOTIFY at the revoke's commit), and `ttlMs` bounds it only when
+ * that notification is lost.
  */
 export function createAgentKeyCache({
   lookup,
@@ -36,6 +38,10 @@ export function createAgentKeyCache({
     /** Drops every cached key of this agent (called when it is revoked). */
     forget(agentId: string): void {
       for (const [hash, entry] of entries) if (entry.agent.id === agentId) entries.delete(hash);
+    },
+    /** Drops every key, when revokes may have been missed (LISTEN reconnected). */
+    clear(): void {
+      entries.clear();
     },
   };
 }

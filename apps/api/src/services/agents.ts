@@ -12,6 +12,7 @@ import {
   type Queryable,
   revokeAgent,
 } from '@devart/db';
+import { announceRevocation } from '../auth/agent-revocations';
 import { generateApiKey, hashApiKey } from '../auth/api-keys';
 import type { AgentBrokerCredentials, BrokerAccess } from './broker-access';
 import { NotFoundError, UnavailableError } from './domain-errors';
@@ -83,6 +84,8 @@ export async function revokeAgentKey(db: Db, brokerAccess: BrokerAccess, agentId
   const agent = await db.transaction(async (tx) => {
     const revoked = await revokeAgent(tx, agentId);
     if (revoked?.revoked_now) appendEvents(tx, [agentEvent('agent.revoked', revoked.agent)]);
+    // Every time, not only the first: a repeated DELETE also reaches replicas that missed the first.
+    if (revoked) await announceRevocation(tx, agentId);
     return revoked?.agent;
   });
   if (!agent) throw new NotFoundError(`No agent ${agentId}.`);
