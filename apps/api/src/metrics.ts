@@ -99,6 +99,12 @@ export function createMetrics(db: Db) {
     help: 'TODO tasks whose message was lost, republished by the reconciler of this process.',
     registers: [registry],
   });
+  const deadLettersUnexpected = new Counter({
+    name: 'devart_dead_letters_unexpected_total',
+    help: 'Dead letters the watcher of this process did not expect (a valid task message an agent rejected, or a death reason devart never configures), by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   void tasks;
   void agents;
   void outboxAge;
@@ -122,6 +128,9 @@ export function createMetrics(db: Db) {
     },
     tasksRepublished(count: number) {
       republished.inc(count);
+    },
+    deadLetterUnexpected(reason: string) {
+      deadLettersUnexpected.inc({ reason });
     },
     runsCompleted(runs: FinishedRun[]) {
       for (const r of runs) {

@@ -277,7 +277,12 @@ async function startBackground(
     agentOfflineSeconds: settings.agentOfflineSeconds,
   });
   stops.push(() => reaper.stop());
-  const deadLetters = await watchDeadLetters({ db, broker, logger });
+  const deadLetters = await watchDeadLetters({
+    db,
+    broker,
+    logger,
+    onUnexpected: (reason) => metrics.deadLetterUnexpected(reason),
+  });
   stops.push(() => deadLetters.cancel());
   const reconciler = startReconciler({
     db,
