@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type Broker,
   createManagementClient,
@@ -14,6 +17,7 @@ import {
   type TestVhost,
   withCredentials,
 } from '../../../packages/queue/src/rabbitmq/test-support';
+import { agentKey } from './commands/agent';
 import { runCli } from './main';
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}) {
@@ -48,6 +52,36 @@ describe('devart agent', () => {
     ]);
     expect(code).toBe(2);
     expect(stderr).toContain('--amqp must be the broker URL POST /api/agents returned');
+  });
+
+  it('reads the key from DEVART_AGENT_KEY or a file, so it need not be in argv, and says --key shows in ps', async () => {
+    const { stdout } = await run(['agent', '--help']);
+    expect(stdout).toMatch(/--key-file <path>.*DEVART_AGENT_KEY_FILE/);
+    expect(stdout).toMatch(/--key <dva_…> +the key itself; every local user can read it in ps/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'devart-key-'));
+    const file = join(dir, 'key');
+    writeFileSync(file, 'dva_fromfile\n', { mode: 0o600 });
+    expect(agentKey(undefined, file, {})).toBe('dva_fromfile');
+    expect(agentKey(undefined, undefined, { DEVART_AGENT_KEY_FILE: file, DEVART_AGENT_KEY: 'dva_env' })).toBe(
+      'dva_fromfile',
+    );
+    expect(agentKey(undefined, undefined, { DEVART_AGENT_KEY: 'dva_env' })).toBe('dva_env');
+    expect(agentKey(undefined, undefined, { DEVART_API_KEY: 'dva_python' })).toBe('dva_python');
+    expect(agentKey('dva_flag', undefined, { DEVART_AGENT_KEY: 'dva_env' })).toBe('dva_flag');
+    expect(() => agentKey('dva_flag', file, {})).toThrow('give --key or --key-file, not both');
+    expect(() => agentKey(undefined, join(dir, 'missing'), {})).toThrow(/--key-file: cannot read .*ENOENT/);
+    rmSync(dir, { recursive: true, force: true });
+
+    // Without any of them, the message names every way to give it.
+    const missing = await run(['agent', '--capability', 'echo', '--api', 'http://127.0.0.1:8787']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('DEVART_AGENT_KEY, --key-file <path> or --key');
+    // From the environment alone, the key check passes and the next one (the broker URL) speaks.
+    const fromEnv = await run(['agent', '--capability', 'echo', '--api', 'http://127.0.0.1:8787'], {
+      DEVART_AGENT_KEY: 'dva_env',
+    });
+    expect(fromEnv.stderr).toContain('--amqp must be the broker URL');
   });
 
   describe.runIf(!!amqpUrl)('on RabbitMQ', () => {

@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { createAgent } from '@devart/sdk';
 import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
 import type { CommandContext } from '../context';
 import { builtInCapabilities, referenceCallback } from '../reference-agent';
 
-export const agentHelp = `Usage: devart agent --capability <list> --api <url> --key <dva_…> --amqp <url> [--prefix <p>] [--concurrency N]
+export const agentHelp = `Usage: devart agent --capability <list> --api <url> --amqp <url> [--key-file <path>] [--prefix <p>] [--concurrency N]
 
 Runs the reference agent, built on the agent SDK: it consumes its task queues on RabbitMQ, takes
 each task with the fenced start call, runs the built-in handler of its capability and reports the
@@ -20,7 +21,11 @@ Built-in capabilities:
 Options (each also read from the environment variable shown):
   --capability <list>  comma-separated capabilities, e.g. echo,shell   DEVART_CAPABILITIES
   --api <url>          devart API base URL, e.g. http://127.0.0.1:8787   DEVART_API_URL
-  --key <dva_…>        the agent's API key from POST /api/agents          DEVART_AGENT_KEY
+  --key-file <path>    a file holding the agent's API key (dva_…) from    DEVART_AGENT_KEY_FILE
+                       POST /api/agents; or the key itself in             DEVART_AGENT_KEY
+                       (or DEVART_API_KEY, the Python SDK's name for it)
+  --key <dva_…>        the key itself; every local user can read it in ps and /proc while the
+                       agent runs, so prefer DEVART_AGENT_KEY or --key-file
   --amqp <url>         broker URL with the agent's own credentials        DEVART_AMQP_URL
                        (the "broker.url" POST /api/agents returned)
   --prefix <p>         queue name prefix, if the API sets AMQP_PREFIX      DEVART_AMQP_PREFIX
@@ -28,11 +33,36 @@ Options (each also read from the environment variable shown):
   --concurrency <n>    tasks at once (default 1)
   -h, --help           show this help`;
 
+/**
+ * The agent's key, from the first source given: `--key`, `--key-file` (or DEVART_AGENT_KEY_FILE),
+ * DEVART_AGENT_KEY, DEVART_API_KEY (the Python SDK's variable, so one environment serves both). A file or the environment keeps the key out of argv, which every local user
+ * can read; a file's surrounding whitespace (its trailing newline) is not part of the key.
+ */
+export function agentKey(
+  flag: string | undefined,
+  file: string | undefined,
+  env: CommandContext['env'],
+): string | undefined {
+  if (flag !== undefined && file !== undefined) throw new UsageError('give --key or --key-file, not both');
+  if (flag !== undefined) return flag;
+  const path = file ?? (env.DEVART_AGENT_KEY_FILE || undefined);
+  if (path === undefined) return env.DEVART_AGENT_KEY || env.DEVART_API_KEY || undefined;
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    const source = file === undefined ? 'DEVART_AGENT_KEY_FILE' : '--key-file';
+    throw new UsageError(
+      `${source}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+}
+
 export async function agentCommand(args: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags(args, {
     capability: { type: 'string' },
     api: { type: 'string' },
     key: { type: 'string' },
+    'key-file': { type: 'string' },
     amqp: { type: 'string' },
     prefix: { type: 'string' },
     concurrency: { type: 'string' },
@@ -43,7 +73,7 @@ export async function agentCommand(args: string[], ctx: CommandContext): Promise
   }
   const capabilityList = values.capability ?? ctx.env.DEVART_CAPABILITIES;
   const apiUrl = values.api ?? ctx.env.DEVART_API_URL;
-  const apiKey = values.key ?? ctx.env.DEVART_AGENT_KEY;
+  const apiKey = agentKey(values.key, values['key-file'], ctx.env);
   const amqpUrl = values.amqp ?? ctx.env.DEVART_AMQP_URL;
   if (!capabilityList) throw new UsageError('--capability is required, e.g. --capability echo,shell');
   const capabilities = capabilityList
@@ -58,8 +88,11 @@ export async function agentCommand(args: string[], ctx: CommandContext): Promise
   }
   if (!apiUrl || !/^https?:\/\//.test(apiUrl))
     throw new UsageError('--api must be the API URL, e.g. http://127.0.0.1:8787');
-  if (!apiKey?.startsWith('dva_'))
-    throw new UsageError('--key must be the agent API key (dva_…) from POST /api/agents');
+  if (!apiKey?.startsWith('dva_')) {
+    throw new UsageError(
+      'the agent API key (dva_…) from POST /api/agents is required: DEVART_AGENT_KEY, --key-file <path> or --key',
+    );
+  }
   if (!amqpUrl || !/^amqps?:\/\//.test(amqpUrl)) {
     throw new UsageError(
       '--amqp must be the broker URL POST /api/agents returned (amqp://…). An embedded devart (no AMQP_URL) ' +
