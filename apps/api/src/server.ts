@@ -147,6 +147,11 @@ export async function createSandboxBackend(config: Config, logger: Logger): Prom
     'local sandboxes (bubblewrap) ready',
   );
   for (const warning of bubblewrapWarnings(bubblewrap)) logger.warn(`local sandboxes: ${warning}`);
+  if (provider.limits.user === 'namespace')
+    logger.warn(
+      'local sandboxes: commands run as uid 65534 inside their user namespace only; on the host they ' +
+        'keep the API’s root uid (running bwrap as nobody failed here: are unprivileged user namespaces allowed?)',
+    );
   if (provider.limits.workspace === 'none')
     logger.warn(
       'local sandboxes: workspaces are not size-limited (mounting a tmpfs needs root): a sandbox can ' +

@@ -60,6 +60,8 @@ const LAUNCHER_SCRIPT = `while [ "$1" != -- ]; do echo $$ > "$1" || { echo "${CG
 export function launcherArgv(parts: {
   cgroupProcsFiles: string[];
   rlimits: string[];
+  /** What runs bwrap as another user (see ./user); empty to run it as the API's. */
+  drop: string[];
   bwrapPath: string;
   command: string[];
 }): string[] {
@@ -72,6 +74,7 @@ export function launcherArgv(parts: {
     'prlimit',
     ...parts.rlimits,
     '--',
+    ...parts.drop,
     parts.bwrapPath,
     '--args',
     '3',
@@ -104,7 +107,8 @@ export function systemMountArgs(): string[] {
 /**
  * bwrap's options for one exec. The root is a fresh tmpfs made read-only at the end, so the
  * only writable places are /workspace and the private /tmp. Capabilities are dropped: the
- * command runs as uid 0 of its own user namespace but can neither mount nor override file modes.
+ * command (uid 0 of its own user namespace unless `user` or ./user's drop says otherwise) can
+ * neither mount nor override file modes.
  * With `--disable-userns` it cannot create further user namespaces either, which closes the
  * usual way to reach kernel code that only a namespace's root may call.
  */
@@ -112,10 +116,16 @@ export function sandboxArgs(
   systemArgs: string[],
   dir: string,
   env: Record<string, string>,
-  options: { features: BubblewrapFeatures; memoryMiB: number },
+  options: {
+    features: BubblewrapFeatures;
+    memoryMiB: number;
+    /** The uid and gid inside the user namespace; unset = bwrap's default (the caller's). */
+    user?: { uid: number; gid: number };
+  },
 ): string[] {
   return [
     ...NAMESPACE_ARGS,
+    ...(options.user ? ['--uid', String(options.user.uid), '--gid', String(options.user.gid)] : []),
     ...(options.features.disableUserns ? ['--disable-userns'] : []),
     '--die-with-parent',
     '--new-session',

@@ -378,6 +378,24 @@ describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
       expect(written).toBeLessThan(files);
     });
 
+    it.skipIf(process.getuid?.() !== 0)(
+      'runs as uid 65534, not root, when the API is root: on the host too when it can',
+      async () => {
+        const inside = await provider.exec(id, ['sh', '-c', 'id -u; id -g; touch /workspace/owned']);
+        expect(inside).toMatchObject({ exitCode: 0, stdout: '65534\n65534\n' });
+        const owner = await stat(join(rootDir, id, 'workspace', 'owned'));
+        if (provider.limits.user === 'host') expect([owner.uid, owner.gid]).toEqual([65534, 65534]);
+        // The sandbox's directory is reachable through the private bind only: its parent stays closed.
+        expect((await stat(rootDir)).mode & 0o777).toBe(0o700);
+        // A bwrap nobody cannot run (in a 0700 directory) falls back to uid 65534 inside only.
+        const fallback = createLocalProvider({ rootDir, bwrapPath: await olderBwrap(dataDir) });
+        expect(fallback.limits.user).toBe('namespace');
+        const { id: fid } = await fallback.provision(spec);
+        expect((await fallback.exec(fid, ['id', '-u'])).stdout).toBe('65534\n');
+        await fallback.terminate(fid);
+      },
+    );
+
     it('sees only its own processes', async () => {
       const result = await provider.exec(id, ['sh', '-c', 'ls /proc | grep -c "^[0-9]"']);
       expect(Number(result.stdout.trim())).toBeLessThanOrEqual(4); // bwrap's init, sh, ls, grep

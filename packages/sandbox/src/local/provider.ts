@@ -54,6 +54,15 @@ import {
 import { type BubblewrapFeatures, detectBubblewrap, detectPrlimit } from './detect';
 import { runOnHost } from './exec';
 import { cgroupName, ID_PATTERN, readRecord, remainingMs, type SandboxRecord } from './record';
+import {
+  detectSandboxUser,
+  dropArgs,
+  handOver,
+  privateMountPoint,
+  SANDBOX_GID,
+  SANDBOX_UID,
+  type SandboxUser,
+} from './user';
 import { canMountWorkspaces, mountWorkspace, unmountWorkspace } from './workspace';
 
 /** How the local provider enforces each per-sandbox limit on this host. */
@@ -68,6 +77,11 @@ export interface LocalLimits {
    * mount), `none` when it shares the host's disk and only the per-file size limit applies.
    */
   workspace: 'tmpfs' | 'none';
+  /**
+   * Who sandboxed processes are when the API is root: `host` uid 65534 on the host, `namespace`
+   * uid 65534 inside their user namespace only; `api` when the API is not root.
+   */
+  user: SandboxUser;
 }
 
 /** Options of createLocalProvider; only rootDir is required. */
@@ -128,6 +142,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
   const workspaceLimit = options.workspaceLimitBytes ?? DEFAULT_WORKSPACE_LIMIT;
   const cgroupParents = detectCgroupParents(cgroupRoot);
   const workspaceMounts = canMountWorkspaces();
+  const sandboxUser = detectSandboxUser(bwrapPath);
   const systemArgs = systemMountArgs();
   const running = new Map<string, Set<RunningExec>>();
   const terminating = new Set<string>();
@@ -201,6 +216,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       pids: cgroupParents.pids ? 'cgroup' : isRoot() ? 'none' : 'rlimit',
       cpu: cgroupParents.cpu ? 'cgroup' : 'none',
       workspace: workspaceMounts ? 'tmpfs' : 'none',
+      user: sandboxUser,
     },
 
     async provision(spec: SandboxSpec): Promise<SandboxInfo> {
@@ -213,6 +229,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       try {
         await mkdir(join(dir, 'workspace'));
         if (workspaceMounts) await mountWorkspace(join(dir, 'workspace'), workspaceLimit);
+        if (sandboxUser === 'host') handOver(dir);
         await writeFile(join(dir, 'hosts'), HOSTS_FILE);
         const cgroups = await createCgroups(cgroupParents, cgroupName(id), {
           memoryBytes: spec.memory * 1024 * 1024,
@@ -255,9 +272,13 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       const features = await ensureAvailable();
       // The TTL is a hard lifetime: no command outlives its sandbox. setTimeout takes 31 bits.
       const timeoutMs = Math.min(timeoutOption, remainingMs(record, now()), MAX_TIMER_MS);
-      const bwrapArgs = sandboxArgs(systemArgs, sandboxDir(id), env, {
+      // Run as nobody on the host, bwrap reaches the sandbox's directory only through the bind
+      // its launcher makes in a private mount namespace.
+      const seenAt = sandboxUser === 'host' ? privateMountPoint() : sandboxDir(id);
+      const bwrapArgs = sandboxArgs(systemArgs, seenAt, env, {
         features,
         memoryMiB: record.spec.memory,
+        user: sandboxUser === 'namespace' ? { uid: SANDBOX_UID, gid: SANDBOX_GID } : undefined,
       });
       const nproc = record.cgroups.pids || isRoot() ? undefined : (await userTaskCount()) + pidsLimit;
       const rlimits = rlimitArgs(record, { timeoutMs, fileSizeLimit, nproc });
@@ -267,6 +288,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
         launcherArgv: launcherArgv({
           cgroupProcsFiles: cgroupProcsFiles(record.cgroups),
           rlimits,
+          drop: sandboxUser === 'host' ? dropArgs(sandboxDir(id), seenAt) : [],
           bwrapPath,
           command,
         }),
