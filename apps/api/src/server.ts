@@ -18,7 +18,7 @@ import {
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { answerClientError } from './client-error';
-import { type Config, configWarnings } from './config';
+import { type Config, configWarnings, managementUrlFor } from './config';
 import { lockDataDir, pgliteDir, privateDir, readOrCreateSecret } from './data-dir';
 import { type PlatformBroker, platformSettings, wirePlatform } from './platform';
 import { noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
@@ -94,10 +94,7 @@ export function createBroker(
       brokerAccess: noBrokerAccess,
     };
   }
-  const amqp = new URL(config.AMQP_URL);
-  const managementUrl =
-    config.RABBITMQ_MANAGEMENT_URL ??
-    `http://${amqp.username || 'guest'}:${amqp.password || 'guest'}@${amqp.hostname}:15672`;
+  const managementUrl = managementUrlFor(config)!;
   // Agents get the address only: each receives a broker user of its own when it registers.
   const agentUrl = new URL(config.AGENT_AMQP_URL ?? config.AMQP_URL);
   agentUrl.username = '';
