@@ -14,6 +14,7 @@ import {
   createKubernetesProvider,
   createLocalProvider,
   detectBubblewrap,
+  limitsWarning,
 } from '@devart/sandbox';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
@@ -144,6 +145,8 @@ export async function createSandboxBackend(config: Config, logger: Logger): Prom
     'local sandboxes (bubblewrap) ready',
   );
   for (const warning of bubblewrapWarnings(bubblewrap)) logger.warn(`local sandboxes: ${warning}`);
+  const cgroupWarning = limitsWarning(provider.limits);
+  if (cgroupWarning) logger.warn(`local sandboxes: ${cgroupWarning}`);
   if (provider.limits.user === 'namespace')
     logger.warn(
       'local sandboxes: commands run as uid 65534 inside their user namespace only; on the host they ' +

@@ -34,5 +34,6 @@ export {
   type LocalLimits,
   type LocalProviderOptions,
   type LocalSandboxProvider,
+  limitsWarning,
 } from './local/provider';
 export * from './provider';

@@ -13,7 +13,7 @@ import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from '../pro
 import { DEV_SHM_MIB } from './argv';
 import { cgroupPids } from './cgroup';
 import { bubblewrapWarnings, detectBubblewrap, parseBubblewrapFeatures } from './detect';
-import { createLocalProvider, type LocalSandboxProvider } from './provider';
+import { createLocalProvider, type LocalSandboxProvider, limitsWarning } from './provider';
 
 const execFileAsync = promisify(execFile);
 const bwrap = await detectBubblewrap();
@@ -102,6 +102,30 @@ exec bwrap "$@"
   await chmod(path, 0o755);
   return path;
 }
+
+describe('the start-up warning about cgroups', () => {
+  it('names each limit no cgroup enforces and what stands in for it', async () => {
+    // A cgroup root with no hierarchies in it: what a host without writable cgroups looks like.
+    const empty = await mkdtemp(join(tmpdir(), 'devart-no-cgroups-'));
+    try {
+      const limits = createLocalProvider({ rootDir: empty, cgroupRoot: empty }).limits;
+      expect([limits.memory, limits.cpu]).toEqual(['rlimit', 'none']);
+      const warning = limitsWarning(limits);
+      expect(warning).toMatch(/^no writable cgroup for memory, pids, cpu: /);
+      expect(warning).toContain('RLIMIT_AS');
+      expect(warning).toContain('CPU share is NOT limited');
+      expect(warning).toContain(
+        process.getuid?.() === 0 ? 'process count is NOT limited' : 'falls back to RLIMIT_NPROC',
+      );
+      expect(limitsWarning({ ...limits, memory: 'cgroup', pids: 'cgroup' })).toMatch(
+        /^no writable cgroup for cpu: CPU share is NOT limited/,
+      );
+      expect(limitsWarning({ ...limits, memory: 'cgroup', pids: 'cgroup', cpu: 'cgroup' })).toBeUndefined();
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
 
 describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
   let rootDir: string;

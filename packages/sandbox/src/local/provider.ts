@@ -84,6 +84,28 @@ export interface LocalLimits {
   user: SandboxUser;
 }
 
+/**
+ * The start-up warning for limits no cgroup enforces here, naming each and what stands in for
+ * it; undefined when memory, process count and CPU all have their cgroup.
+ * @example limitsWarning({ memory: 'rlimit', pids: 'none', cpu: 'none', … }) // 'no writable cgroup for memory, pids, cpu: …'
+ */
+export function limitsWarning(limits: LocalLimits): string | undefined {
+  const missing = (['memory', 'pids', 'cpu'] as const).filter((limit) => limits[limit] !== 'cgroup');
+  if (missing.length === 0) return undefined;
+  const fallbacks = {
+    memory: 'memory is capped per process only (RLIMIT_AS), not per sandbox',
+    pids:
+      limits.pids === 'none'
+        ? 'the process count is NOT limited (RLIMIT_NPROC does not apply to root)'
+        : 'the process count falls back to RLIMIT_NPROC, counted per host user',
+    cpu: 'CPU share is NOT limited (only CPU seconds per process)',
+  };
+  return (
+    `no writable cgroup for ${missing.join(', ')}: ${missing.map((limit) => fallbacks[limit]).join('; ')}. ` +
+    'Give the API a writable cgroup v1 hierarchy for them'
+  );
+}
+
 /** Options of createLocalProvider; only rootDir is required. */
 export interface LocalProviderOptions {
   /** Where sandbox directories live. Only each sandbox's own `workspace` is visible inside it. */
