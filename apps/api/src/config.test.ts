@@ -1,9 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, configWarnings, DEFAULT_LEASE_SECONDS, loadConfig, managementUrlFor } from './config';
 import { defaultSettings, platformSettings } from './platform';
+import { ALWAYS_DENIED } from './services/sandbox-policy';
 
 /** The message loadConfig throws for `env`, or undefined when it parses. */
 function refusal(env: Record<string, string | undefined>): string | undefined {
@@ -346,11 +350,129 @@ describe('the configuration schema', () => {
       reconcile: { intervalMs: 3000, afterSeconds: 90 },
       sandboxSweepMs: 1000,
       sandboxMaxConcurrentExecs: 2,
+      sandboxPolicy: defaultSettings.sandboxPolicy,
       agentOfflineSeconds: 45,
       eventsRetention: { days: 7, intervalMs: 300_000 },
       github: { webhookSecret: undefined },
       notifications: defaultSettings.notifications,
     });
     expect(defaultSettings.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
+  });
+});
+
+describe('the sandbox policy (SANDBOX_POLICY_FILE over the SANDBOX_* variables)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devart-policy-'));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('defaults to no egress, only AGENT_CONTAINER_IMAGE, conservative limits and the private ranges denied', () => {
+    const policy = loadConfig({}).sandboxPolicy;
+    expect(policy.default).toEqual({
+      images: [],
+      egress: [],
+      maxCpu: 1000,
+      maxMemory: 1024,
+      maxTtlSeconds: 3600,
+      maxPerTask: 3,
+    });
+    expect(policy.capabilities).toEqual({});
+    expect(policy.denied.map((d) => d.cidr)).toEqual([
+      ...ALWAYS_DENIED.map((d) => d.cidr),
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      '100.64.0.0/10',
+      'fc00::/7',
+    ]);
+    expect(loadConfig({ AGENT_CONTAINER_IMAGE: 'busybox:1.36' }).sandboxPolicy.default.images).toEqual([
+      'busybox:1.36',
+    ]);
+  });
+
+  it('takes the default from the environment, and SANDBOX_DENIED_CIDRS in place of the private ranges', () => {
+    const policy = loadConfig({
+      SANDBOX_ALLOWED_IMAGES: 'a:1, b:2',
+      SANDBOX_ALLOWED_EGRESS: '203.0.113.0/24,2001:db8::/32',
+      SANDBOX_MAX_CPU: '2000',
+      SANDBOX_MAX_MEMORY: '2048',
+      SANDBOX_MAX_TTL_SECONDS: '600',
+      SANDBOX_MAX_PER_TASK: '1',
+      SANDBOX_DENIED_CIDRS: '10.96.0.0/12, 10.244.0.0/16',
+    }).sandboxPolicy;
+    expect(policy.default).toEqual({
+      images: ['a:1', 'b:2'],
+      egress: [{ cidr: '203.0.113.0/24' }, { cidr: '2001:db8::/32' }],
+      maxCpu: 2000,
+      maxMemory: 2048,
+      maxTtlSeconds: 600,
+      maxPerTask: 1,
+    });
+    expect(policy.denied.slice(ALWAYS_DENIED.length).map((d) => d.cidr)).toEqual([
+      '10.96.0.0/12',
+      '10.244.0.0/16',
+    ]);
+    for (const [env, name] of [
+      [{ SANDBOX_ALLOWED_EGRESS: '0.0.0.0' }, 'SANDBOX_ALLOWED_EGRESS'],
+      [{ SANDBOX_DENIED_CIDRS: '10.0.0.0/33' }, 'SANDBOX_DENIED_CIDRS'],
+      [{ SANDBOX_MAX_CPU: '9000' }, 'SANDBOX_MAX_CPU'],
+      [{ SANDBOX_MAX_PER_TASK: '0' }, 'SANDBOX_MAX_PER_TASK'],
+    ] as const)
+      expect(refusal(env), name).toMatch(new RegExp(`^  ${name}: `, 'm'));
+  });
+
+  it('reads a YAML or JSON file: its default over the environment, each capability over its default', () => {
+    const yaml = file(
+      'policy.yaml',
+      [
+        'default:',
+        '  max_ttl_seconds: 1200',
+        'capabilities:',
+        '  build:',
+        '    images: [ghcr.io/org/builder:1]',
+        '    egress:',
+        '      - { cidr: 140.82.112.0/20, ports: [443] }',
+        '    max_cpu: 4000',
+        'denied_cidrs: [10.96.0.0/12]',
+      ].join('\n'),
+    );
+    const policy = loadConfig({ SANDBOX_POLICY_FILE: yaml, SANDBOX_MAX_MEMORY: '512' }).sandboxPolicy;
+    expect(policy.default).toMatchObject({ maxTtlSeconds: 1200, maxMemory: 512, egress: [] });
+    expect(policy.capabilities.build).toEqual({
+      images: ['ghcr.io/org/builder:1'],
+      egress: [{ cidr: '140.82.112.0/20', ports: [443] }],
+      maxCpu: 4000,
+      maxMemory: 512,
+      maxTtlSeconds: 1200,
+      maxPerTask: 3,
+    });
+    expect(policy.denied.slice(ALWAYS_DENIED.length).map((d) => d.cidr)).toEqual(['10.96.0.0/12']);
+    const json = file(
+      'policy.json',
+      JSON.stringify({ capabilities: { web: { max_sandboxes_per_task: 1 } } }),
+    );
+    expect(loadConfig({ SANDBOX_POLICY_FILE: json }).sandboxPolicy.capabilities.web?.maxPerTask).toBe(1);
+  });
+
+  it('stops start-up on a bad file, naming the variable, the file and the field', () => {
+    const cases: [string, RegExp][] = [
+      [
+        file('wide.yaml', 'capabilities:\n  web:\n    egress:\n      - cidr: 10.0.0.0/40\n'),
+        /capabilities\.web\.egress\[0\]\.cidr: must be a CIDR block/,
+      ],
+      [file('cpu.json', '{"default": {"max_cpu": 100000}}'), /default\.max_cpu: /],
+      [file('typo.yaml', 'default:\n  max_cpus: 2\n'), /default: .*max_cpus/],
+      [file('broken.json', '{"default": '), /: /],
+      [file('broken.yaml', 'default: [\n'), /: /],
+      [join(dir, 'missing.yaml'), /ENOENT/],
+    ];
+    for (const [path, field] of cases) {
+      const message = refusal({ SANDBOX_POLICY_FILE: path });
+      expect(message, path).toContain(`  SANDBOX_POLICY_FILE: ${path}: `);
+      expect(message, path).toMatch(field);
+    }
   });
 });

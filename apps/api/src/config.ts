@@ -1,10 +1,19 @@
 import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Capability, NotificationEventType } from '@devart/contracts';
 import { defaultBackoff } from '@devart/core';
 import { DEFAULT_DELIVERY_LIMIT } from '@devart/queue';
 import { KubernetesConfigError, type KubernetesEnvConfig, kubernetesConfigFromEnv } from '@devart/sandbox';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isLoopbackHost, jwksUrlProblem } from './auth/jwt';
+import {
+  buildSandboxPolicy,
+  DEFAULT_LIMITS,
+  parseCidr,
+  type SandboxPolicy,
+  SandboxPolicyFile,
+} from './services/sandbox-policy';
 
 /** How long a start or heartbeat keeps a task when TASK_LEASE_SECONDS is unset; createApp's default too. */
 export const DEFAULT_LEASE_SECONDS = 60;
@@ -28,6 +37,15 @@ const commaList = <T extends z.ZodType<string>>(item: T) =>
     }
     return items as z.output<T>[];
   });
+
+/** Private ranges (RFC 1918, shared address space, unique local IPv6): where clusters put pods and services. */
+export const DEFAULT_DENIED_CIDRS = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  'fc00::/7',
+];
 
 /** Every environment variable devart reads, validated once at start-up. README's configuration table mirrors it. */
 const Variables = z.object({
@@ -142,6 +160,42 @@ const Variables = z.object({
   SANDBOX_MAX_CONCURRENT_EXECS: z.preprocess(blank, z.coerce.number().int().min(1).max(1000).default(4)),
   /** Size of a local sandbox's workspace in MiB (its own tmpfs when the API runs as root). */
   SANDBOX_WORKSPACE_MIB: z.preprocess(blank, z.coerce.number().int().min(16).max(1_048_576).default(1024)),
+  /** The sandbox policy (JSON, or YAML for .yaml/.yml): per capability, what agents may ask of a sandbox; see docs/sandboxes.md#policy. */
+  SANDBOX_POLICY_FILE: optional(z.string().min(1)),
+  /** Images agents may name in a sandbox request (comma-separated, exact); unset = AGENT_CONTAINER_IMAGE only. */
+  SANDBOX_ALLOWED_IMAGES: commaList(z.string().min(1)),
+  /** CIDR blocks sandbox egress may go to, any port (comma-separated); unset = no egress. */
+  SANDBOX_ALLOWED_EGRESS: commaList(
+    z.string().refine((v) => parseCidr(v) !== undefined, 'must be a CIDR block'),
+  ),
+  /** Largest CPU a sandbox may ask for, in millicores. */
+  SANDBOX_MAX_CPU: z.preprocess(
+    blank,
+    z.coerce.number().int().min(50).max(8000).default(DEFAULT_LIMITS.maxCpu),
+  ),
+  /** Largest memory a sandbox may ask for, in MiB. */
+  SANDBOX_MAX_MEMORY: z.preprocess(
+    blank,
+    z.coerce.number().int().min(32).max(16384).default(DEFAULT_LIMITS.maxMemory),
+  ),
+  /** Longest TTL a sandbox may ask for, in seconds. */
+  SANDBOX_MAX_TTL_SECONDS: z.preprocess(
+    blank,
+    z.coerce.number().int().min(10).max(86_400).default(DEFAULT_LIMITS.maxTtlSeconds),
+  ),
+  /** Live sandboxes one task may have at once. */
+  SANDBOX_MAX_PER_TASK: z.preprocess(
+    blank,
+    z.coerce.number().int().min(1).max(100).default(DEFAULT_LIMITS.maxPerTask),
+  ),
+  /**
+   * Ranges sandbox egress never reaches unless the policy lists a block inside them (comma-separated
+   * CIDRs): the cluster's pod and service CIDRs and other internal networks. Loopback and
+   * link-local are always denied. Default: the private ranges.
+   */
+  SANDBOX_DENIED_CIDRS: commaList(
+    z.string().refine((v) => parseCidr(v) !== undefined, 'must be a CIDR block'),
+  ).transform((v) => v ?? DEFAULT_DENIED_CIDRS),
   /** Base64 kubeconfig for SANDBOX_PROVIDER=kubernetes; unset = the in-cluster service account. */
   KUBE_CONFIG_DATA: optional(z.string().min(1)),
   /** Namespace of sandbox Pods; unset = the kubeconfig context's namespace. */
@@ -198,8 +252,10 @@ const Variables = z.object({
  * variables keep their names so an error, the README and the code say the same thing. With
  * SANDBOX_PROVIDER=kubernetes, `kubernetes` holds the cluster settings the provider is built from.
  */
-export type Config = z.output<typeof Variables> &
-  (
+export type Config = z.output<typeof Variables> & {
+  /** The sandbox policy: SANDBOX_POLICY_FILE over the SANDBOX_* limits. */
+  sandboxPolicy: SandboxPolicy;
+} & (
     | { SANDBOX_PROVIDER: 'kubernetes'; kubernetes: KubernetesEnvConfig }
     | { SANDBOX_PROVIDER: 'local' | 'none'; kubernetes?: undefined }
   );
@@ -238,7 +294,10 @@ export const ConfigSchema = Variables.superRefine((vars, ctx) => {
         message: `must be set with ${other}: Telegram needs both`,
       });
   }
-}).transform((vars, ctx): Config => {
+}).transform((parsed, ctx): Config => {
+  const sandboxPolicy = loadSandboxPolicy(parsed, ctx);
+  if (sandboxPolicy === undefined) return z.NEVER;
+  const vars = { ...parsed, sandboxPolicy };
   if (vars.SANDBOX_PROVIDER !== 'kubernetes') return { ...vars, SANDBOX_PROVIDER: vars.SANDBOX_PROVIDER };
   // Checked here so a bad cluster setting stops start-up naming the variable, before anything opens.
   try {
@@ -258,6 +317,47 @@ export const ConfigSchema = Variables.superRefine((vars, ctx) => {
     return z.NEVER;
   }
 });
+
+/**
+ * The policy of the SANDBOX_* variables with SANDBOX_POLICY_FILE over them; a file that cannot be
+ * read or parsed, or a bad field in it, is an issue of SANDBOX_POLICY_FILE naming the file and the field.
+ */
+function loadSandboxPolicy(
+  vars: z.output<typeof Variables>,
+  ctx: z.core.$RefinementCtx,
+): SandboxPolicy | undefined {
+  const base = {
+    // The local provider runs the host's system and has no image: without AGENT_CONTAINER_IMAGE none may be named.
+    images: vars.SANDBOX_ALLOWED_IMAGES ?? (vars.AGENT_CONTAINER_IMAGE ? [vars.AGENT_CONTAINER_IMAGE] : []),
+    egress: (vars.SANDBOX_ALLOWED_EGRESS ?? []).map((cidr) => ({ cidr })),
+    maxCpu: vars.SANDBOX_MAX_CPU,
+    maxMemory: vars.SANDBOX_MAX_MEMORY,
+    maxTtlSeconds: vars.SANDBOX_MAX_TTL_SECONDS,
+    maxPerTask: vars.SANDBOX_MAX_PER_TASK,
+  };
+  const path = vars.SANDBOX_POLICY_FILE;
+  if (path === undefined) return buildSandboxPolicy(base, vars.SANDBOX_DENIED_CIDRS);
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', path: ['SANDBOX_POLICY_FILE'], message: `${path}: ${message}` });
+    return undefined;
+  };
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    return fail(error instanceof Error ? error.message.split('\n')[0]! : String(error));
+  }
+  const file = SandboxPolicyFile.safeParse(raw ?? {});
+  if (!file.success) {
+    const issue = file.error.issues[0]!;
+    const field = issue.path
+      .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+      .join('');
+    return fail(`${field || '(the whole file)'}: ${issue.message}`);
+  }
+  return buildSandboxPolicy(base, vars.SANDBOX_DENIED_CIDRS, file.data);
+}
 
 /**
  * Why RABBITMQ_MANAGEMENT_URL may not be used with this AMQP_URL, or undefined when it may. It

@@ -26,6 +26,7 @@ import { heartbeatGraceMs, type LeaseReaper, startLeaseReaper } from './services
 import { type NotificationPolicy, startDailySummaries } from './services/notifier';
 import { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from './services/outbox-relay';
 import { type Reconciler, startReconciler } from './services/reconciler';
+import type { SandboxPolicy } from './services/sandbox-policy';
 import {
   createSandboxService,
   type SandboxBackend,
@@ -66,6 +67,8 @@ export interface PlatformSettings {
   sandboxSweepMs: number;
   /** Commands one sandbox may run at once in this process (SANDBOX_MAX_CONCURRENT_EXECS). */
   sandboxMaxConcurrentExecs: number;
+  /** What agents may ask of a sandbox (SANDBOX_POLICY_FILE, SANDBOX_MAX_*, SANDBOX_DENIED_CIDRS…). */
+  sandboxPolicy: SandboxPolicy;
   /** How long a silent agent holding no task stays IDLE before it is marked OFFLINE (AGENT_OFFLINE_SECONDS). */
   agentOfflineSeconds: number;
   /** How old an event gets before the cleanup deletes it (EVENTS_RETENTION_DAYS), and how often it runs. */
@@ -95,6 +98,7 @@ export function platformSettings(config: Config): PlatformSettings {
     },
     sandboxSweepMs: config.SANDBOX_SWEEP_SECONDS * 1000,
     sandboxMaxConcurrentExecs: config.SANDBOX_MAX_CONCURRENT_EXECS,
+    sandboxPolicy: config.sandboxPolicy,
     agentOfflineSeconds: config.AGENT_OFFLINE_SECONDS,
     // Every five minutes: a day's events fall due a few thousand rows at a time, well within one run.
     eventsRetention: { days: config.EVENTS_RETENTION_DAYS, intervalMs: 5 * 60_000 },
@@ -224,6 +228,7 @@ export async function wirePlatform(inputs: PlatformInputs): Promise<WiredPlatfor
       logger,
       providerKey: inputs.sandboxProviderKey,
       maxConcurrentExecs: settings.sandboxMaxConcurrentExecs,
+      policy: settings.sandboxPolicy,
     });
     const background =
       inputs.background === false

@@ -9,7 +9,7 @@ import { TEST_JWT_SECRET, testPlatformInputs } from '../../../test/api';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
 import { signUserToken } from './auth/jwt';
 import { loadConfig } from './config';
-import { type WiredPlatform, wirePlatform } from './platform';
+import { defaultSettings, type WiredPlatform, wirePlatform } from './platform';
 import { createSandboxBackend } from './server';
 import { createSandboxService, type SandboxService } from './services/sandboxes';
 
@@ -47,7 +47,14 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const provider = await kubernetesProvider();
   expect(provider.name).toBe('kubernetes');
-  wired = await wirePlatform(testPlatformInputs(database.db, { sandboxes: { provider } }));
+  // The operator's policy lets this test's capability reach one public block on 443.
+  const config = loadConfig({ ...clusterEnv(), SANDBOX_ALLOWED_EGRESS: '203.0.113.0/24' });
+  wired = await wirePlatform(
+    testPlatformInputs(database.db, {
+      sandboxes: { provider },
+      settings: { ...defaultSettings, sandboxPolicy: config.sandboxPolicy },
+    }),
+  );
   ({ app, sandboxes: service } = wired);
   const admin = await signUserToken(TEST_JWT_SECRET, { role: 'admin', ttlSeconds: 300 });
   const res = await call('POST', '/api/agents', admin, { name: 'k8s agent', capabilities: ['shell'] });

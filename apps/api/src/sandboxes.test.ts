@@ -167,22 +167,23 @@ describe.skipIf(!bubblewrap.available)(
           JSON.stringify(body),
         ).toContain(field);
       }
-      // The local provider cannot enforce an allowlist, so it refuses one rather than open the network.
+      // The default sandbox policy allows no egress: refused before anything is recorded (where a
+      // policy allows it, the local provider still refuses an allowlist: sandbox-policy.test.ts).
       const held = await heldTask(a!);
       const problem = await expectProblem(
         await requestSandbox(a!, {
           task_id: held,
           egress: { allow: [{ cidr: '203.0.113.0/24', ports: [443] }] },
         }),
-        400,
-        'validation',
+        403,
+        'forbidden',
       );
-      expect(problem.errors?.[0]?.field).toBe('egress');
+      expect(problem.detail).toMatch(/^body\.egress\.allow\[0\]\.cidr: /);
       const { rows } = await api.db.query<{ status: string }>(
         'SELECT status FROM sandboxes WHERE task_id = $1',
         [held],
       );
-      expect(rows).toEqual([{ status: 'FAILED' }]);
+      expect(rows).toEqual([]);
     });
 
     it('refuses bad exec bodies naming the field', async () => {

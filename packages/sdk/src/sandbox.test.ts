@@ -76,7 +76,8 @@ describe.skipIf(!bubblewrap.available)('task.sandbox() on the local (bubblewrap)
       const failing = await box.exec(['sh', '-c', 'echo oops >&2; exit 3']);
       const slow = await box.exec(['sleep', '5'], { timeoutMs: 200 });
       liveDuring = await p.sandboxes.provider.list();
-      // Requests the server refuses as invalid fail for good: the same request would fail again.
+      // Requests the server refuses as invalid, or outside the sandbox policy (no egress by default),
+      // fail for good: the same request would fail again.
       const badExec = await box.exec(['true'], { env: { 'NOT A NAME': 'x' } }).catch((e: unknown) => e);
       const badRequest = await ctx
         .sandbox({ egress: { allow: [{ cidr: '203.0.113.0/24', ports: [443] }] } })
@@ -97,7 +98,10 @@ describe.skipIf(!bubblewrap.available)('task.sandbox() on the local (bubblewrap)
     expect(typeof result.read!.durationMs).toBe('number');
     expect(result.refusals).toEqual([
       { nonRetryable: true, message: expect.stringMatching(/^exec in sandbox \S+ refused: .*env/) },
-      { nonRetryable: true, message: expect.stringMatching(/^sandbox request refused: body\.egress: /) },
+      {
+        nonRetryable: true,
+        message: expect.stringMatching(/^sandbox request refused: body\.egress\.allow\[0\]\.cidr: /),
+      },
     ]);
 
     // Terminated by the SDK before it reported (so while the task was still IN_PROGRESS: not the sweep).

@@ -120,7 +120,8 @@ export function createTaskSandboxes({
             `exec in sandbox ${id} answered ${error.status}: ${detail}`,
           );
         }
-        if (res.status === 400) {
+        // 400: a bad spec; 403 naming a body field: outside the operator's sandbox policy. Neither changes on a retry.
+        if (res.status === 400 || (res.status === 403 && /^body\./.test(problemDetail(res.body) ?? ''))) {
           throw new NonRetryableError(
             `exec in sandbox ${id} refused: ${problemDetail(res.body) ?? 'bad request'}`,
           );

@@ -119,7 +119,9 @@ export function sandboxRoutes({
       description:
         'No network unless the egress allows it, resource limits from `resources`, terminated when the task ' +
         'leaves IN_PROGRESS or `ttl_seconds` pass. Another agent’s task or one not IN_PROGRESS → 409; ' +
-        'no provider on this server → 503.',
+        'no provider on this server → 503. The operator’s sandbox policy (per capability of the task) bounds ' +
+        '`image`, `egress`, `resources`, `ttl_seconds` and the live sandboxes per task: a request outside it → 403 ' +
+        'naming the field (`body.egress.allow[0].cidr: …`) and the limit, before anything is provisioned.',
       action: 'sandboxes.request',
       request: {
         params: AgentIdParams,

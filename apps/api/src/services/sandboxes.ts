@@ -5,6 +5,7 @@ import {
   type Db,
   getSandbox,
   getSandboxWithTask,
+  getTask,
   insertSandboxForTask,
   liveSandboxIds,
   markSandboxesLost,
@@ -32,6 +33,12 @@ import {
   ValidationError,
 } from './domain-errors';
 import { failureStreak } from './failure-streak';
+import {
+  buildSandboxPolicy,
+  checkSandboxRequest,
+  DEFAULT_LIMITS,
+  type SandboxPolicy,
+} from './sandbox-policy';
 
 /** The sandbox backend of this process, or why there is none (bwrap missing…). */
 export type SandboxBackend = { provider: SandboxProvider } | { provider?: undefined; unavailable: string };
@@ -40,8 +47,11 @@ export interface SandboxServiceOptions {
   db: Db;
   backend: SandboxBackend;
   logger: Logger;
-  /** Live sandboxes one task may have at once (default 3). */
-  maxLivePerTask?: number;
+  /**
+   * What agents may ask of a sandbox, per capability of the task (default: no egress, no image,
+   * the SANDBOX_MAX_* defaults); a request outside it is refused 403 before anything is recorded.
+   */
+  policy?: SandboxPolicy;
   /**
    * Commands one sandbox may run at once in this process (default 4); one more is refused 429.
    * A local sandbox is served by one process only, so for it this is the sandbox's whole count.
@@ -121,7 +131,7 @@ export function createSandboxService({
   db,
   backend,
   logger,
-  maxLivePerTask = 3,
+  policy = buildSandboxPolicy({ images: [], egress: [], ...DEFAULT_LIMITS }, []),
   maxConcurrentExecs = 4,
   providerKey = backend.provider?.name ?? 'none',
 }: SandboxServiceOptions) {
@@ -165,6 +175,21 @@ export function createSandboxService({
       throw new ForbiddenError('An agent requests sandboxes for itself only.');
     }
     const provider = providerOrThrow();
+    // The capability never changes once a task exists, so reading it before the row lock is safe;
+    // an unknown task falls through to the insert, which answers 404.
+    const task = await getTask(db, body.task_id);
+    let maxLivePerTask = policy.default.maxPerTask;
+    if (task) {
+      const decision = checkSandboxRequest(policy, task.capability, body);
+      if (decision.outcome === 'invalid')
+        throw new ValidationError(
+          [{ location: 'body', field: decision.field, message: decision.detail }],
+          `body.${decision.field}: ${decision.detail}`,
+        );
+      if (decision.outcome === 'refused')
+        throw new ForbiddenError(`body.${decision.field}: ${decision.detail}`);
+      maxLivePerTask = decision.maxPerTask;
+    }
     const spec: SandboxSpec = {
       taskId: body.task_id,
       image: body.image,
@@ -200,7 +225,8 @@ export function createSandboxService({
         throw new ConflictError(`Task ${body.task_id} is not IN_PROGRESS: start it first.`);
       case 'too_many':
         throw new ConflictError(
-          `Task ${body.task_id} already has ${maxLivePerTask} live sandboxes: terminate one first.`,
+          `Task ${body.task_id} already has ${maxLivePerTask} live sandboxes, the most the sandbox policy allows ` +
+            `(max_sandboxes_per_task): terminate one first.`,
         );
     }
     const row = recorded.sandbox;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createKubernetesProvider, isImageReference, sandboxPod } from '../index';
@@ -23,6 +23,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'v1/ResourceQuota': ResourceQuota,
+  'v1/LimitRange': LimitRange,
 };
 
 function loadManifests(): { file: string; doc: Manifest }[] {
@@ -39,11 +41,46 @@ function loadManifests(): { file: string; doc: Manifest }[] {
 }
 
 const manifests = loadManifests();
-const one = (kind: string): Manifest => {
-  const found = manifests.filter((m) => m.doc.kind === kind);
-  if (found.length !== 1) throw new Error(`expected one ${kind} in deploy/k8s, found ${found.length}`);
+const one = (kind: string, name?: string): Manifest => {
+  const found = manifests.filter(
+    (m) => m.doc.kind === kind && (name === undefined || m.doc.metadata.name === name),
+  );
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${name ?? ''} in deploy/k8s, found ${found.length}`);
   return found[0]!.doc;
 };
+
+/** Whether a label selector (matchLabels and matchExpressions) selects a Pod with `labels`. */
+function selects(selector: Manifest, labels: Record<string, string>): boolean {
+  const expressions = (selector.matchExpressions ?? []) as Manifest[];
+  return (
+    Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+    expressions.every((e) => {
+      if (e.operator === 'Exists') return e.key in labels;
+      if (e.operator === 'DoesNotExist') return !(e.key in labels);
+      if (e.operator === 'In') return e.values.includes(labels[e.key]);
+      if (e.operator === 'NotIn') return !e.values.includes(labels[e.key]);
+      throw new Error(`unknown operator ${e.operator}`);
+    })
+  );
+}
+
+/** A CPU quantity in millicores ("250m", "8"). */
+const cpuOf = (value: string | number) =>
+  String(value).endsWith('m') ? Number(String(value).slice(0, -1)) : Number(value) * 1000;
+
+/** A memory quantity in MiB (the Mi and Gi these manifests use). */
+function quantity(value: string | number): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(String(value));
+  if (!match) throw new Error(`unexpected memory quantity ${value}`);
+  return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+}
+
+/** A sandbox Pod as the provider builds it. */
+const sandbox = sandboxPod(
+  { taskId: 't', cpu: 8000, memory: 16384, ttlSeconds: 60, egress: 'none' },
+  { sandboxId: 'sbx-0123456789abcdef', namespace: 'devart', image: 'busybox' },
+);
 
 /**
  * What RBAC checks for a request, derived here independently of the fake: POST → create, GET
@@ -74,7 +111,7 @@ function granted(rules: PolicyRule[]): string[] {
 
 describe('deploy/k8s manifests', () => {
   it('every document is a known kind that passes the Kubernetes schema', () => {
-    expect(manifests.length).toBeGreaterThanOrEqual(7);
+    expect(manifests.length).toBeGreaterThanOrEqual(11);
     for (const { file, doc } of manifests) {
       const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
       expect(Model, `${file}: no model for ${doc.apiVersion} ${doc.kind}`).toBeDefined();
@@ -143,18 +180,98 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('default-denies sandbox Pods and leaves the API Pod alone', () => {
-    const policy = one('NetworkPolicy');
-    const selects = (labels: Record<string, string>) =>
-      policy.spec.podSelector.matchExpressions.every(
-        (e: Manifest) => e.operator === 'Exists' && e.key in labels,
-      ) && Object.entries(policy.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-    const sandbox = sandboxPod(
-      { taskId: 't', cpu: 100, memory: 64, ttlSeconds: 60, egress: 'none' },
-      { sandboxId: 'sbx-0123456789abcdef', namespace: 'devart', image: 'busybox' },
-    );
-    expect(selects(sandbox.metadata!.labels!)).toBe(true);
-    expect(selects(one('Deployment').spec.template.metadata.labels)).toBe(false);
+    const policy = one('NetworkPolicy', 'devart-sandboxes-default-deny');
+    expect(selects(policy.spec.podSelector, sandbox.metadata!.labels!)).toBe(true);
+    expect(selects(policy.spec.podSelector, one('Deployment').spec.template.metadata.labels)).toBe(false);
     expect(policy.spec).toMatchObject({ policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] });
+  });
+
+  it('admits to the API only its port, never from a sandbox, and lets it reach only DNS, PostgreSQL, RabbitMQ and the Kubernetes API', () => {
+    const policy = one('NetworkPolicy', 'devart-api');
+    const apiLabels = one('Deployment').spec.template.metadata.labels;
+    expect(selects(policy.spec.podSelector, apiLabels)).toBe(true);
+    expect(selects(policy.spec.podSelector, sandbox.metadata!.labels!)).toBe(false);
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    // Ingress: the container's named port only, from peers none of which is a sandbox Pod.
+    const [container] = one('Deployment').spec.template.spec.containers;
+    expect(container.ports).toEqual([{ name: 'http', containerPort: 8787, protocol: 'TCP' }]);
+    for (const rule of policy.spec.ingress as Manifest[]) {
+      expect(rule.ports).toEqual([{ protocol: 'TCP', port: 'http' }]);
+      expect(rule.from.length).toBeGreaterThan(0);
+      for (const peer of rule.from as Manifest[]) {
+        expect(peer.ipBlock).toBeUndefined();
+        // A peer in this namespace (podSelector alone) must not select a sandbox, even one labelled as a client.
+        if (peer.podSelector && !peer.namespaceSelector)
+          expect(
+            selects(peer.podSelector, { ...sandbox.metadata!.labels!, 'devart.dev/api-client': 'true' }),
+          ).toBe(false);
+        else expect(peer.podSelector ?? peer.namespaceSelector).toBeDefined();
+      }
+    }
+    // Egress: every rule names its peers and ports; together exactly these ports.
+    const ports = (policy.spec.egress as Manifest[]).flatMap((rule) => {
+      expect(rule.to?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+      expect(rule.ports?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+      for (const peer of rule.to as Manifest[])
+        if (peer.ipBlock) expect(Number(peer.ipBlock.cidr.split('/')[1])).toBe(32);
+      return (rule.ports as Manifest[]).map((p) => `${p.protocol}/${p.port}`);
+    });
+    expect(ports.sort()).toEqual(
+      [
+        'UDP/53',
+        'TCP/53',
+        'TCP/5432',
+        'TCP/5672',
+        'TCP/5671',
+        'TCP/15672',
+        'TCP/15671',
+        'TCP/443',
+        'TCP/6443',
+      ].sort(),
+    );
+  });
+
+  it('caps what sandboxes take together (ResourceQuota on Terminating Pods: sandboxes, not the API)', () => {
+    const quota = one('ResourceQuota', 'devart-sandboxes');
+    // The Terminating scope counts Pods with activeDeadlineSeconds: every sandbox has it, the API has not.
+    expect(quota.spec.scopes).toEqual(['Terminating']);
+    expect(sandbox.spec!.activeDeadlineSeconds).toBeGreaterThan(0);
+    expect(one('Deployment').spec.template.spec.activeDeadlineSeconds).toBeUndefined();
+    const hard = quota.spec.hard as Record<string, string>;
+    expect(Object.keys(hard).sort()).toEqual(
+      ['pods', 'requests.cpu', 'requests.memory', 'limits.cpu', 'limits.memory'].sort(),
+    );
+    // At least one sandbox of the largest size the request schema allows fits.
+    expect(cpuOf(hard['limits.cpu']!)).toBeGreaterThanOrEqual(8000);
+    expect(quantity(hard['limits.memory']!)).toBeGreaterThanOrEqual(16384);
+    const objects = one('ResourceQuota', 'devart-objects').spec.hard as Record<string, string>;
+    // Each sandbox has a NetworkPolicy: room for all of them and devart's own two.
+    expect(Number(objects['count/networkpolicies.networking.k8s.io'])).toBeGreaterThanOrEqual(
+      Number(hard.pods) + 2,
+    );
+    expect(objects.services).toBeDefined();
+  });
+
+  it('bounds every container (LimitRange) around both the API and the largest sandbox the schema allows', () => {
+    const [limits] = one('LimitRange').spec.limits as Manifest[];
+    expect(limits!.type).toBe('Container');
+    for (const resource of ['cpu', 'memory']) {
+      for (const key of ['min', 'max', 'default', 'defaultRequest'])
+        expect(limits![key][resource], key).toBeDefined();
+    }
+    const within = (resources: Manifest | undefined) => {
+      for (const [resource, value] of Object.entries({ ...resources?.requests, ...resources?.limits })) {
+        const of = resource === 'cpu' ? cpuOf : quantity;
+        expect(of(value as string), resource).toBeGreaterThanOrEqual(of(limits!.min[resource]));
+        expect(of(value as string), resource).toBeLessThanOrEqual(of(limits!.max[resource]));
+      }
+    };
+    within(sandbox.spec!.containers[0]!.resources as Manifest);
+    within(one('Deployment').spec.template.spec.containers[0].resources);
+    // The API sets no CPU limit: the default gives it one above its request.
+    expect(cpuOf(limits!.default.cpu)).toBeGreaterThanOrEqual(
+      cpuOf(one('Deployment').spec.template.spec.containers[0].resources.requests.cpu),
+    );
   });
 
   it('enforces Pod Security "restricted" on the namespace', () => {
