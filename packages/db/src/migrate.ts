@@ -72,7 +72,12 @@ export async function migrate(
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    await tx.exec(createLedger);
+    // Only when needed: a runtime role that does not own the schema (docs/security.md) may run no
+    // DDL, not even one that changes nothing, and must still find an up-to-date database.
+    const { rows } = await tx.query<{ ready: boolean }>(
+      `SELECT relrowsecurity AS ready FROM pg_class WHERE oid = to_regclass('public.schema_migrations')`,
+    );
+    if (!rows[0]?.ready) await tx.exec(createLedger);
   });
   for (const migration of migrations) {
     const applied = await db.transaction(async (tx) => {

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createTestDatabase, type TestDatabase } from '../../../test/db';
-import type { Db, Queryable } from './client';
+import { connectPostgres, type Db, type Queryable } from './client';
+import { migrate } from './migrate';
+import { insertTasks } from './tasks';
 import { withClaims } from './users';
 
 // What a direct client (PostgREST, Supabase) can write as `authenticated`, against what the API
@@ -306,5 +308,61 @@ describe.runIf(postgres)('row-level security as tight as the API, on PostgreSQL'
       tx.query('UPDATE agents SET revoked_at = now() WHERE id = $1', [agentId]),
     );
     expect(revoked.rowCount).toBe(1);
+  });
+
+  it('runs the platform as a runtime role that owns nothing (docs/security.md): start-up migrate is a no-op, its statements work, DDL is refused', async () => {
+    const role = `devart_rt_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    const { rows } = await db.query<{ name: string }>('SELECT current_database() AS name');
+    const name = rows[0]!.name;
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    try {
+      // The set-up of docs/security.md, as the tables' owner.
+      await db.exec(`
+        REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+        GRANT CONNECT ON DATABASE ${name} TO ${role};
+        GRANT USAGE ON SCHEMA public, auth TO ${role};
+        GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, auth TO ${role};
+        GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public, auth TO ${role};
+        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public, auth TO ${role};`);
+      const url = new URL(database.url as string);
+      url.username = role;
+      url.password = password;
+      const runtime = connectPostgres(url.toString(), { max: 1 });
+      try {
+        // Row-level security applies to it: without its own policy it sees nothing.
+        expect((await runtime.query('SELECT id FROM tasks')).rows).toEqual([]);
+        await db.exec(`
+          DO $$
+          DECLARE t record;
+          BEGIN
+            FOR t IN
+              SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND n.nspname IN ('public', 'auth')
+                 AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'devart_runtime')
+            LOOP
+              EXECUTE format('CREATE POLICY devart_runtime ON %I.%I TO ${role} USING (true) WITH CHECK (true)',
+                             t.nspname, t.relname);
+            END LOOP;
+          END
+          $$;`);
+        expect((await migrate(runtime)).applied).toEqual([]);
+        const [created] = await insertTasks(runtime, [{ title: 'by the runtime role', created_by: null }]);
+        expect((await runtime.query('SELECT id FROM tasks WHERE id = $1', [created!.id])).rows).toHaveLength(
+          1,
+        );
+        for (const ddl of [
+          'ALTER TABLE tasks DISABLE ROW LEVEL SECURITY',
+          'DROP POLICY tasks_read ON tasks',
+          'CREATE TABLE public.mine (id int)',
+        ]) {
+          await expect(runtime.query(ddl), ddl).rejects.toThrow(/must be owner|permission denied/);
+        }
+      } finally {
+        await runtime.close();
+      }
+    } finally {
+      await db.exec(`DROP OWNED BY ${role}; DROP ROLE ${role};`);
+    }
   });
 });
