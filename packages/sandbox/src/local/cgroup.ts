@@ -1,10 +1,11 @@
 /**
- * cgroup v1 helpers for the local sandbox provider. Each sandbox gets its own group in the
- * `memory`, `pids` and `cpu` hierarchies, so its limits hold across all its processes (rlimits are
- * per process) and everything it started can be found and killed by reading `cgroup.procs`.
+ * cgroup helpers for the local sandbox provider. Each sandbox gets its own group in the v1
+ * `memory`, `pids` and `cpu` hierarchies, or one group in a delegated cgroup v2 subtree, so its
+ * limits hold across all its processes (rlimits are per process) and everything it started can be
+ * found and killed by reading `cgroup.procs`. With v2 every controller maps to the same group.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,18 +37,25 @@ const CONTROL_FILE: Record<CgroupController, string> = {
   cpu: 'cpu.cfs_quota_us',
 };
 
+/** The same, in a cgroup v2 group. */
+const V2_CONTROL_FILE: Record<CgroupController, string> = {
+  memory: 'memory.max',
+  pids: 'pids.max',
+  cpu: 'cpu.max',
+};
+
 const CFS_PERIOD_US = 100_000;
 /** The kernel refuses a CFS quota below 1 ms. */
 const MIN_CFS_QUOTA_US = 1000;
 
 /**
- * Parses `/proc/self/cgroup` into controller → path. Only v1 lines name controllers; a line
- * may name several co-mounted ones (`cpu,cpuacct`).
+ * Parses `/proc/self/cgroup` into controller → path. v1 lines name controllers, a line possibly
+ * several co-mounted ones (`cpu,cpuacct`); the v2 line (`0::/path`) is kept under `''`.
  */
 export function parseProcCgroup(text: string): Map<string, string> {
   const paths = new Map<string, string>();
   for (const line of text.split('\n')) {
-    const match = /^\d+:([^:]+):(\/.*)$/.exec(line);
+    const match = /^\d+:([^:]*):(\/.*)$/.exec(line);
     if (!match) continue;
     for (const controller of match[1]!.split(',')) paths.set(controller, match[2]!);
   }
@@ -75,12 +83,50 @@ export function detectCgroupParents(
     const ownPath = own.get(controller);
     if (ownPath === undefined) continue;
     const parent = join(cgroupRoot, controller, ownPath);
-    if (probe(parent, controller)) parents[controller] = parent;
+    if (probe(parent, CONTROL_FILE[controller])) parents[controller] = parent;
   }
+  if (Object.keys(parents).length > 0) return parents;
+  const unified = own.get('');
+  return unified === undefined ? {} : detectV2Parent(cgroupRoot, unified);
+}
+
+/** Whether a group is cgroup v2: only v2 groups have `cgroup.controllers`. */
+function isV2(dir: string): boolean {
+  return existsSync(join(dir, 'cgroup.controllers'));
+}
+
+/**
+ * cgroup v2: this process's own group, when it is delegated to us (writable) on a pure v2 mount.
+ * Controllers a child cannot have yet are enabled in its `cgroup.subtree_control`; the kernel
+ * refuses that while the group holds processes itself ("no internal processes"), so this process
+ * first moves into a leaf `devart-api` beside the sandboxes, as a systemd service with
+ * `Delegate=yes` is expected to. Anything else in the group (another process) keeps it as it is.
+ */
+function detectV2Parent(cgroupRoot: string, ownPath: string): CgroupParents {
+  const parent = join(cgroupRoot, ownPath);
+  if (!isV2(cgroupRoot) || !isV2(parent)) return {};
+  const missing = () => CGROUP_CONTROLLERS.filter((c) => !probe(parent, V2_CONTROL_FILE[c]));
+  if (missing().length > 0) {
+    try {
+      const procs = readFileSync(join(parent, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+      if (procs.length === 1 && Number(procs[0]) === process.pid) {
+        const leaf = join(parent, 'devart-api');
+        if (!existsSync(leaf)) mkdirSync(leaf);
+        writeFileSync(join(leaf, 'cgroup.procs'), String(process.pid));
+      }
+      for (const controller of missing())
+        writeFileSync(join(parent, 'cgroup.subtree_control'), `+${controller}`);
+    } catch {
+      // Not ours to change: whatever probes below still works is used.
+    }
+  }
+  const parents: CgroupParents = {};
+  for (const controller of CGROUP_CONTROLLERS)
+    if (probe(parent, V2_CONTROL_FILE[controller])) parents[controller] = parent;
   return parents;
 }
 
-function probe(parent: string, controller: CgroupController): boolean {
+function probe(parent: string, controlFile: string): boolean {
   const dir = join(parent, `devart-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(dir);
@@ -88,7 +134,7 @@ function probe(parent: string, controller: CgroupController): boolean {
     return false;
   }
   try {
-    return existsSync(join(dir, CONTROL_FILE[controller]));
+    return existsSync(join(dir, controlFile));
   } finally {
     try {
       rmdirSync(dir);
@@ -110,9 +156,11 @@ export async function createCgroups(
       const parent = parents[controller];
       if (!parent) continue;
       const dir = join(parent, name);
-      await mkdir(dir);
+      // cgroup v2: one group for every controller, made once.
+      if (!Object.values(created).includes(dir)) await mkdir(dir);
       created[controller] = dir;
-      await writeLimits(controller, dir, limits);
+      if (isV2(parent)) await writeV2Limits(controller, dir, limits);
+      else await writeLimits(controller, dir, limits);
     }
   } catch (error) {
     await removeCgroups(Object.values(created));
@@ -134,12 +182,34 @@ async function writeLimits(controller: CgroupController, dir: string, limits: Cg
       await writeFile(join(dir, 'pids.max'), String(limits.pids));
       return;
     case 'cpu': {
-      const quota = Math.max(MIN_CFS_QUOTA_US, Math.round((limits.cpuMillicores * CFS_PERIOD_US) / 1000));
+      const quota = cfsQuota(limits.cpuMillicores);
       await writeFile(join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
       await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota));
       return;
     }
   }
+}
+
+async function writeV2Limits(controller: CgroupController, dir: string, limits: CgroupLimits): Promise<void> {
+  switch (controller) {
+    case 'memory': {
+      await writeFile(join(dir, 'memory.max'), String(limits.memoryBytes));
+      // As memsw in v1: a hog dies at the limit instead of swapping.
+      const swap = join(dir, 'memory.swap.max');
+      if (existsSync(swap)) await writeFile(swap, '0');
+      return;
+    }
+    case 'pids':
+      await writeFile(join(dir, 'pids.max'), String(limits.pids));
+      return;
+    case 'cpu':
+      await writeFile(join(dir, 'cpu.max'), `${cfsQuota(limits.cpuMillicores)} ${CFS_PERIOD_US}`);
+      return;
+  }
+}
+
+function cfsQuota(cpuMillicores: number): number {
+  return Math.max(MIN_CFS_QUOTA_US, Math.round((cpuMillicores * CFS_PERIOD_US) / 1000));
 }
 
 /** The pids currently in a group; empty when the group is gone. */
@@ -195,8 +265,6 @@ export async function removeCgroups(dirs: string[], timeoutMs = 5000): Promise<v
 
 /** The `cgroup.procs` files a process writes its pid to in order to join the groups. */
 export function cgroupProcsFiles(groups: SandboxCgroups): string[] {
-  return CGROUP_CONTROLLERS.flatMap((controller) => {
-    const dir = groups[controller];
-    return dir ? [join(dir, 'cgroup.procs')] : [];
-  });
+  const dirs = CGROUP_CONTROLLERS.flatMap((controller) => groups[controller] ?? []);
+  return [...new Set(dirs)].map((dir) => join(dir, 'cgroup.procs'));
 }

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxNotFoundError, type SandboxSpec, SandboxSpecError } from '../provider';
 import { DEV_SHM_MIB } from './argv';
-import { cgroupPids } from './cgroup';
+import { cgroupPids, cgroupProcsFiles, createCgroups, parseProcCgroup } from './cgroup';
 import { bubblewrapWarnings, detectBubblewrap, parseBubblewrapFeatures } from './detect';
 import { createLocalProvider, type LocalSandboxProvider, limitsWarning } from './provider';
 
@@ -102,6 +102,40 @@ exec bwrap "$@"
   await chmod(path, 0o755);
   return path;
 }
+
+describe('cgroup v2', () => {
+  it('reads the unified line of /proc/self/cgroup beside the v1 ones', () => {
+    const paths = parseProcCgroup('4:memory:/a\n2:cpu,cpuacct:/b\n0::/system.slice/devart.service\n');
+    expect(Object.fromEntries(paths)).toEqual({
+      memory: '/a',
+      cpu: '/b',
+      cpuacct: '/b',
+      '': '/system.slice/devart.service',
+    });
+  });
+
+  it('writes memory.max, pids.max and cpu.max into one group, joined through one cgroup.procs', async () => {
+    // A stand-in for a delegated v2 group (a real one is not writable on this host): the kernel's
+    // files are plain files here, and only the v2 marker cgroup.controllers matters.
+    const parent = await mkdtemp(join(tmpdir(), 'devart-cgroup2-'));
+    try {
+      await writeFile(join(parent, 'cgroup.controllers'), 'memory pids cpu\n');
+      const groups = await createCgroups({ memory: parent, pids: parent, cpu: parent }, 'devart-sbx-1', {
+        memoryBytes: 64 * 1024 * 1024,
+        pids: 32,
+        cpuMillicores: 250,
+      });
+      const dir = join(parent, 'devart-sbx-1');
+      expect(groups).toEqual({ memory: dir, pids: dir, cpu: dir });
+      expect(await readFile(join(dir, 'memory.max'), 'utf8')).toBe(String(64 * 1024 * 1024));
+      expect(await readFile(join(dir, 'pids.max'), 'utf8')).toBe('32');
+      expect(await readFile(join(dir, 'cpu.max'), 'utf8')).toBe('25000 100000');
+      expect(cgroupProcsFiles(groups)).toEqual([join(dir, 'cgroup.procs')]);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('the start-up warning about cgroups', () => {
   it('names each limit no cgroup enforces and what stands in for it', async () => {

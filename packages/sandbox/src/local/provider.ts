@@ -102,7 +102,7 @@ export function limitsWarning(limits: LocalLimits): string | undefined {
   };
   return (
     `no writable cgroup for ${missing.join(', ')}: ${missing.map((limit) => fallbacks[limit]).join('; ')}. ` +
-    'Give the API a writable cgroup v1 hierarchy for them'
+    'Give the API writable cgroup v1 hierarchies or a delegated cgroup v2 group (systemd Delegate=yes) for them'
   );
 }
 
