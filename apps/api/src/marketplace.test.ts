@@ -160,7 +160,11 @@ describe(`marketplace publishing on ${backend}`, () => {
     ['a repeated tag', { tags: ['ci', 'ci'] }, 'tags'],
     ['tags not an array', { tags: 'ci' }, 'tags'],
     ['description over 4,000 characters', { description: 'x'.repeat(4001) }, 'description'],
-    ['manifest missing', { manifest: undefined }, 'manifest'],
+    [
+      'manifest missing with no repository_url',
+      { manifest: undefined, repository_url: undefined },
+      'manifest',
+    ],
     ['manifest not an object', { manifest: ['steps'] }, 'manifest'],
     ['a workflow manifest without steps', { manifest: { name: 'x', steps: [] } }, 'manifest.steps'],
     [

@@ -83,9 +83,10 @@ export const PublishMarketplaceItemBody = z
       .refine((tags) => new Set(tags).size === tags.length, { error: 'must not repeat a tag' })
       .optional(),
     repository_url: RepositoryUrl.optional(),
-    manifest: JsonObject.meta({
+    manifest: JsonObject.optional().meta({
       description:
-        'For a workflow: the body of POST /api/workflows, checked the same way. For an agent: an AgentManifest.',
+        'For a workflow: the body of POST /api/workflows, checked the same way. For an agent: an AgentManifest. ' +
+        'Without it the item is a listing: searchable, pointing to its repository_url, not installable.',
     }),
     // Listed so that a forged publisher is named in the 400 rather than passed over.
     publisher_id: z
@@ -93,6 +94,10 @@ export const PublishMarketplaceItemBody = z
       .optional()
       .refine((value) => value === undefined, { error: 'is taken from your token: a body must not carry it' })
       .meta({ description: 'Never sent: the publisher is the authenticated user.' }),
+  })
+  .refine((body) => body.manifest !== undefined || body.repository_url !== undefined, {
+    path: ['manifest'],
+    error: 'is required unless repository_url is given: a listing without a manifest must say where to look',
   })
   .meta({
     id: 'PublishMarketplaceItemBody',
@@ -153,7 +158,9 @@ export type MarketplaceQuality = z.infer<typeof MarketplaceQuality>;
 export const MarketplaceItem = z
   .object({
     ...itemFields,
-    manifest: JsonObject,
+    manifest: JsonObject.nullable().meta({
+      description: 'Null for a listing: it only points to its repository_url, and installing it is 409.',
+    }),
     quality: MarketplaceQuality.nullable().meta({
       description:
         'For a workflow item: how the runs of workflows installed from it went, across installations of this platform. Null for agents.',
@@ -250,8 +257,17 @@ export const MarketplaceInstall = z
     downloads: z.int(),
     warnings: z.array(z.string()),
     workflow: Workflow.optional().meta({
-      description: 'The workflow created in this installation (workflow items).',
+      description:
+        'The workflow of this version in this installation (workflow items): created now, or the one an earlier install made.',
     }),
+    installation: z
+      .enum(['created', 'existing'])
+      .optional()
+      .meta({
+        description:
+          'Workflow items: created (201) the first time a version is installed under a name; existing (200) when ' +
+          'a workflow of that name was installed from this version before — answered again, nothing counted.',
+      }),
     agent: z
       .object({
         manifest: AgentManifest,
@@ -262,3 +278,11 @@ export const MarketplaceInstall = z
   })
   .meta({ id: 'MarketplaceInstall' });
 export type MarketplaceInstall = z.infer<typeof MarketplaceInstall>;
+
+export const WorkflowExportQuery = z.strictObject({
+  name: MarketplaceItemName.optional().meta({
+    description: 'The marketplace name (default: the workflow’s name as a slug).',
+  }),
+  version: SemverVersion.optional().meta({ description: 'Default 1.0.0.' }),
+});
+export type WorkflowExportQuery = z.infer<typeof WorkflowExportQuery>;

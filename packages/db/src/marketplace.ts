@@ -22,7 +22,8 @@ export interface MarketplaceSummaryRow extends MarketplaceItemRow {
 }
 
 export interface MarketplaceDetailRow extends MarketplaceItemRow {
-  manifest: Record<string, unknown>;
+  /** Null for a listing that only points to its repository_url (migration 0017). */
+  manifest: Record<string, unknown> | null;
 }
 
 const summaryColumns = (alias: string) =>
@@ -56,6 +57,14 @@ export async function lockMarketplaceName(tx: Queryable, name: string): Promise<
   await tx.query(`SELECT pg_advisory_xact_lock(hashtext('devart.marketplace:' || $1))`, [name]);
 }
 
+/**
+ * Serialises installs of one item for the rest of the transaction, so two concurrent installs
+ * under one name find each other's workflow instead of creating two.
+ */
+export async function lockMarketplaceInstall(tx: Queryable, itemId: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtext('devart.marketplace-install:' || $1))`, [itemId]);
+}
+
 /** The type and publisher of a name's first version, which own the name. */
 export async function marketplaceNameOwner(
   db: Queryable,
@@ -82,7 +91,7 @@ export async function insertMarketplaceItem(
     publisherId: string;
     tags: string[];
     repositoryUrl: string | null;
-    manifest: Record<string, unknown>;
+    manifest: Record<string, unknown> | null;
   },
 ): Promise<MarketplaceDetailRow> {
   const { rows } = await db.query<MarketplaceDetailRow>(
@@ -97,7 +106,8 @@ export async function insertMarketplaceItem(
       input.publisherId,
       JSON.stringify(input.tags),
       input.repositoryUrl,
-      JSON.stringify(input.manifest),
+      // SQL NULL, not the JSON null that JSON.stringify(null) would store.
+      input.manifest === null ? null : JSON.stringify(input.manifest),
     ],
   );
   return rows[0]!;

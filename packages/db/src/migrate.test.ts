@@ -196,6 +196,7 @@ const released: [name: string, sha256: string][] = [
   ['0014_deliveries', '2c8c7d603e6778e95574cd98f923b5fa45b9bb2fb61b25c33058c2628d83f5ba'],
   ['0015_github', '34277bbed4f9a6620c6348efb2211a8330bbcd2a2c1f9aedcd61318369b69b1f'],
   ['0016_rls_tightened', '548b4a92afe21a9574e17c8d1da296e34d18eba4c878ae604f4e33ade078a6ce'],
+  ['0017_marketplace_listings', '78c5f11667435586d3b7a1e3a94f8fce3a104424ff712f997e2c6cf8e8b61afb'],
 ];
 
 describe('released migration files', () => {

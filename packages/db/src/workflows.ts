@@ -43,6 +43,20 @@ export async function getWorkflow(db: Queryable, id: string): Promise<WorkflowRo
   return rows[0];
 }
 
+/** The oldest workflow named `name` installed from the marketplace item `itemId`, if any. */
+export async function findInstalledWorkflow(
+  db: Queryable,
+  itemId: string,
+  name: string,
+): Promise<WorkflowRow | undefined> {
+  const { rows } = await db.query<WorkflowRow>(
+    `SELECT ${columns} FROM workflows WHERE marketplace_item_id = $1 AND name = $2
+     ORDER BY created_at, id LIMIT 1`,
+    [itemId, name],
+  );
+  return rows[0];
+}
+
 /** The order of the workflow list; a cursor carries a position in it. */
 export const workflowListOrder = newestFirst('created_at');
 

@@ -65,7 +65,8 @@ export function marketplaceRoutes({
       summary: 'Publish a version of an agent or a workflow',
       description:
         'The publisher is the authenticated user (a body carrying publisher_id is refused). A workflow ' +
-        'manifest passes the checks of POST /api/workflows. A published name@version never changes: ' +
+        'manifest passes the checks of POST /api/workflows; without a manifest the item is a listing that ' +
+        'points to its repository_url (searchable, not installable). A published name@version never changes: ' +
         'publishing it again is 409. The first version of a name fixes its type and its publisher.',
       action: 'marketplace.publish',
       request: {
@@ -154,14 +155,25 @@ export function marketplaceRoutes({
       summary:
         'Install a version: a workflow item becomes a workflow here; an agent item gives the command to run it',
       description:
-        'Counts one download. A yanked version still installs (exact versions never disappear), with a warning.',
+        'Counts one download. A yanked version still installs (exact versions never disappear), with a warning. ' +
+        'A workflow item installed again under the same workflow name answers the workflow the first install ' +
+        'made (200, installation: existing, nothing counted); a first install answers 201. A listing without a ' +
+        'manifest is 409 naming its repository.',
       action: 'marketplace.install',
       request: {
         params: MarketplaceItemIdParams,
         body: { required: false, content: { 'application/json': { schema: InstallMarketplaceItemBody } } },
       },
       responses: {
-        200: { description: 'Installed', content: { 'application/json': { schema: MarketplaceInstall } } },
+        200: {
+          description:
+            'An agent item’s instructions, or the workflow an earlier install of this version made',
+          content: { 'application/json': { schema: MarketplaceInstall } },
+        },
+        201: {
+          description: 'A workflow item installed: the workflow created',
+          content: { 'application/json': { schema: MarketplaceInstall } },
+        },
       },
       problems: [404, 409],
     }),
@@ -172,7 +184,8 @@ export function marketplaceRoutes({
         apiUrl,
         amqpPrefix,
       });
-      return c.json(installed, 200);
+      const created = 'installation' in installed && installed.installation === 'created';
+      return created ? c.json(installed, 201) : c.json(installed, 200);
     },
   );
 

@@ -1,13 +1,15 @@
 import {
+  PublishMarketplaceItemBody,
   Workflow,
   WorkflowDefinitionBody,
+  WorkflowExportQuery,
   WorkflowIdParams,
   WorkflowListQuery,
   WorkflowPage,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
 import { currentUser } from '../middleware/auth';
-import { createWorkflow, findWorkflow, listWorkflowPage } from '../services/workflows';
+import { createWorkflow, exportWorkflow, findWorkflow, listWorkflowPage } from '../services/workflows';
 import { createRouter, protectedRoute } from './route-kit';
 
 export function workflowRoutes({ db }: { db: Db }) {
@@ -64,6 +66,29 @@ export function workflowRoutes({ db }: { db: Db }) {
       problems: [404],
     }),
     async (c) => c.json(await findWorkflow(db, c.req.valid('param').workflowId), 200),
+  );
+
+  router.openapi(
+    protectedRoute({
+      method: 'get',
+      path: '/api/workflows/{workflowId}/export',
+      tags: ['workflows'],
+      summary: 'A workflow as the body of POST /api/marketplace that publishes it as-is',
+      description:
+        'The definition becomes the manifest (name and description included). The marketplace name defaults to ' +
+        'the workflow’s name as a slug ("Release Check" → release-check) and the version to 1.0.0; ' +
+        '?name= and ?version= set them.',
+      action: 'workflows.read',
+      request: { params: WorkflowIdParams, query: WorkflowExportQuery },
+      responses: {
+        200: {
+          description: 'A publish body',
+          content: { 'application/json': { schema: PublishMarketplaceItemBody } },
+        },
+      },
+      problems: [404],
+    }),
+    async (c) => c.json(await exportWorkflow(db, c.req.valid('param').workflowId, c.req.valid('query')), 200),
   );
 
   return router;

@@ -10,10 +10,12 @@ import {
   appendEvents,
   countMarketplaceDownload,
   type Db,
+  findInstalledWorkflow,
   getMarketplaceItem,
   getMarketplaceItemByVersion,
   insertMarketplaceItem,
   listMarketplaceVersions,
+  lockMarketplaceInstall,
   lockMarketplaceName,
   type MarketplaceDetailRow,
   marketplaceNameOwner,
@@ -60,6 +62,8 @@ function marketplaceEvent(
 
 /** A manifest must describe what its type says: the checks of POST /api/workflows, or an AgentManifest. */
 function checkManifest(body: PublishMarketplaceItemBody): void {
+  // No manifest: a listing that points to its repository_url (the contract requires one then).
+  if (body.manifest === undefined) return;
   if (body.item_type === 'workflow') {
     const parsed = WorkflowDefinitionBody.safeParse(body.manifest);
     if (!parsed.success) throw manifestProblem(fieldErrors('body', parsed.error.issues));
@@ -114,7 +118,7 @@ export async function publishItem(db: Db, body: PublishMarketplaceItemBody, publ
         publisherId: publisher.userId,
         tags: body.tags ?? [],
         repositoryUrl: body.repository_url ?? null,
-        manifest: body.manifest,
+        manifest: body.manifest ?? null,
       });
       appendEvents(tx, [marketplaceEvent('marketplace.published', inserted)]);
       return inserted;
@@ -203,7 +207,9 @@ export async function yankItem(db: Db, itemId: string, by: Publisher) {
 /**
  * Installs one exact version. A workflow item becomes a workflow here (checked again, as the
  * rules may have tightened since it was published) and its download is counted in the same
- * transaction; an agent item returns its manifest and the command that runs it.
+ * transaction; installing it again under the same name answers that workflow (`installation:
+ * 'existing'`) and counts nothing. An agent item returns its manifest and the command that runs
+ * it. A listing (no manifest) is refused with 409 naming its repository.
  */
 export async function installItem(
   db: Db,
@@ -218,6 +224,15 @@ export async function installItem(
 ) {
   const found = await getMarketplaceItem(db, itemId);
   if (!found) throw new NotFoundError(`No marketplace item ${itemId}.`);
+  if (found.manifest === null) {
+    throw new ConflictError(
+      `${found.name}@${found.version} is a listing without a manifest: there is nothing to install. ` +
+        (found.repository_url
+          ? `Look at its repository, ${found.repository_url}, for how to run it.`
+          : 'It names no repository either; ask its publisher.'),
+    );
+  }
+  const manifest = found.manifest;
   const warnings: string[] = [];
   if (found.yanked_at) {
     warnings.push(
@@ -235,7 +250,7 @@ export async function installItem(
 
   if (found.item_type === 'workflow') {
     const definition = WorkflowDefinitionBody.safeParse({
-      ...found.manifest,
+      ...manifest,
       ...(body.workflow_name ? { name: body.workflow_name } : {}),
     });
     if (!definition.success) {
@@ -244,42 +259,45 @@ export async function installItem(
       );
     }
     return db.transaction(async (tx) => {
+      await lockMarketplaceInstall(tx, found.id);
+      const existing = await findInstalledWorkflow(tx, found.id, definition.data.name);
+      if (existing) return { ...summary(found), workflow: existing, installation: 'existing' as const };
       const workflow = await createWorkflow(tx, definition.data, installer.userId, {
         marketplaceItemId: found.id,
       });
       const counted = await countMarketplaceDownload(tx, found.id);
-      return { ...summary(counted!), workflow };
+      return { ...summary(counted!), workflow, installation: 'created' as const };
     });
   }
 
-  const parsed = AgentManifest.safeParse(found.manifest);
+  const parsed = AgentManifest.safeParse(manifest);
   if (!parsed.success) {
     // Only a row written past the API (straight into the database) can get here.
     throw new ConflictError(
       `${found.name}@${found.version} has no valid agent manifest: ${parsed.error.issues[0]?.message}`,
     );
   }
-  const manifest = parsed.data;
+  const agentManifest = parsed.data;
   const counted = await countMarketplaceDownload(db, found.id);
-  const unknown = manifest.capabilities.filter(
+  const unknown = agentManifest.capabilities.filter(
     (c) => !(builtInCapabilities as readonly string[]).includes(c),
   );
   if (unknown.length > 0) {
     warnings.push(
       `The reference agent (devart agent) has no handler for ${unknown.join(', ')}: run the item's own image` +
-        `${manifest.image ? ` (${manifest.image})` : ''} with the same key, or an agent built on @devart/sdk.`,
+        `${agentManifest.image ? ` (${agentManifest.image})` : ''} with the same key, or an agent built on @devart/sdk.`,
     );
   }
   return {
     ...summary(counted!),
     agent: {
-      manifest,
+      manifest: agentManifest,
       // A prefix holds only [A-Za-z0-9_.-] (AMQP_PREFIX's rule), so it needs no shell quoting.
       command:
-        `npx devart agent --capability ${manifest.capabilities.join(',')} --api ${installer.apiUrl} --key "$DEVART_AGENT_KEY" --amqp "$DEVART_AMQP_URL"` +
+        `npx devart agent --capability ${agentManifest.capabilities.join(',')} --api ${installer.apiUrl} --key "$DEVART_AGENT_KEY" --amqp "$DEVART_AMQP_URL"` +
         (installer.amqpPrefix ? ` --prefix ${installer.amqpPrefix}` : ''),
       steps: [
-        `An admin registers the agent: POST /api/agents {"name":"${found.name}","capabilities":${JSON.stringify(manifest.capabilities)}}.`,
+        `An admin registers the agent: POST /api/agents {"name":"${found.name}","capabilities":${JSON.stringify(agentManifest.capabilities)}}.`,
         'Export the returned api_key as DEVART_AGENT_KEY and broker.url as DEVART_AMQP_URL (needs a devart started with AMQP_URL).',
         'Run the command.',
       ],

@@ -1,4 +1,8 @@
-import type { WorkflowDefinitionBody } from '@devart/contracts';
+import type {
+  PublishMarketplaceItemBody,
+  WorkflowDefinitionBody,
+  WorkflowExportQuery,
+} from '@devart/contracts';
 import { validateWorkflow } from '@devart/core';
 import {
   type Db,
@@ -58,4 +62,44 @@ export async function listWorkflowPage(db: Db, { cursor, limit }: { cursor?: str
     limit,
   });
   return { items: page.items, next_cursor: page.next ? encodeCursor(page.next) : null };
+}
+
+/**
+ * A marketplace name from a workflow's name: lowercase, runs of other characters as one "-",
+ * starting with a letter or digit, at most 64 characters.
+ *
+ * @example marketplaceSlug('Release Check (v2)') // 'release-check-v2'
+ */
+export function marketplaceSlug(name: string): string {
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 64)
+    .replace(/[^a-z0-9]+$/, '');
+  return slug || 'workflow';
+}
+
+/**
+ * The body of POST /api/marketplace that publishes this workflow: its definition as the
+ * manifest, named after it (or `name`), version 1.0.0 (or `version`).
+ */
+export async function exportWorkflow(
+  db: Db,
+  workflowId: string,
+  query: WorkflowExportQuery,
+): Promise<PublishMarketplaceItemBody> {
+  const workflow = await findWorkflow(db, workflowId);
+  const description = workflow.description ?? undefined;
+  return {
+    item_type: 'workflow',
+    name: query.name ?? marketplaceSlug(workflow.name),
+    version: query.version ?? '1.0.0',
+    ...(description !== undefined ? { description } : {}),
+    manifest: {
+      name: workflow.name,
+      ...(description !== undefined ? { description } : {}),
+      ...(workflow.definition as Record<string, unknown>),
+    },
+  };
 }

@@ -56,7 +56,7 @@ export function InstallPanel({ item }: { item: MarketplaceItem }) {
   const canInstall = useCan('marketplace.install');
   const install = useInstallItem(item.id);
   const [workflowName, setWorkflowName] = useState('');
-  const manifestName = typeof item.manifest.name === 'string' ? item.manifest.name : undefined;
+  const manifestName = typeof item.manifest?.name === 'string' ? item.manifest.name : undefined;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     install.mutate(workflowName.trim() ? { workflow_name: workflowName.trim() } : {});

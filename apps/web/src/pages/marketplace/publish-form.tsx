@@ -77,7 +77,7 @@ export function fieldsFromItem(item: MarketplaceItem): PublishFields {
     description: item.description ?? '',
     tags: (item.tags ?? []).join(', '),
     repository_url: item.repository_url ?? '',
-    manifest: JSON.stringify(item.manifest, null, 2),
+    manifest: item.manifest ? JSON.stringify(item.manifest, null, 2) : manifestTemplates[item.item_type],
   };
 }
 
