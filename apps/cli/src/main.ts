@@ -1,10 +1,14 @@
 import { ConfigError } from '@devart/api';
 import { UsageError } from './args';
 import { agentCommand } from './commands/agent';
+import { agentsCommand } from './commands/agents';
 import { migrateCommand } from './commands/migrate';
 import { notifyCommand } from './commands/notify';
+import { runsCommand } from './commands/runs';
 import { start } from './commands/start';
+import { tasksCommand } from './commands/tasks';
 import { token } from './commands/token';
+import { triggerCommand } from './commands/trigger';
 import type { CommandContext } from './context';
 
 export const mainHelp = `Usage: devart <command> [options]
@@ -17,8 +21,13 @@ Commands:
   token     print a signed user JWT (viewer, supervisor or admin)
   agent     run the reference agent (echo, shell) against a devart API and RabbitMQ
   notify    send a test notification (notify test) with this environment's Telegram settings
+  tasks     list tasks (--status, --capability), --watch to follow their changes
+  runs      list a workflow's runs, --watch to follow them step by step
+  trigger   start a run of a workflow (--var k=v), --watch to follow it to its end
+  agents    list the registered agents
 
-Run "devart <command> --help" for a command's options.
+Run "devart <command> --help" for a command's options. tasks, runs, trigger and agents talk to a
+running API (--api, default http://127.0.0.1:8787) with a token from DEVART_TOKEN or --token.
 Configuration comes from environment variables; see the README's configuration table.`;
 
 const commands: Record<string, (args: string[], ctx: CommandContext) => Promise<number>> = {
@@ -27,6 +36,10 @@ const commands: Record<string, (args: string[], ctx: CommandContext) => Promise<
   token,
   agent: agentCommand,
   notify: notifyCommand,
+  tasks: tasksCommand,
+  runs: runsCommand,
+  trigger: triggerCommand,
+  agents: agentsCommand,
 };
 
 /** Runs the CLI and returns its exit code: 0 done, 1 failed, 2 called wrongly. */
