@@ -8,7 +8,7 @@
  * `--uid 65534 --gid 65534`: not root inside, but the API's uid on the host.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NAMESPACE_ARGS } from './argv';
@@ -47,12 +47,20 @@ let sharedMountPoint: string | undefined;
 
 /**
  * An empty directory anyone may traverse, used only as a mount point inside the launcher's
- * private mount namespace; one per process, its name unguessable.
+ * private mount namespace; one per process, its name unguessable, removed when the process exits.
  */
 export function privateMountPoint(): string {
   if (!sharedMountPoint) {
-    sharedMountPoint = mkdtempSync(join(tmpdir(), 'devart-sandbox-mnt-'));
-    chmodSync(sharedMountPoint, 0o755);
+    const dir = mkdtempSync(join(tmpdir(), 'devart-sandbox-mnt-'));
+    chmodSync(dir, 0o755);
+    process.once('exit', () => {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Already gone, or a mount still on it: an empty directory left in the temp dir.
+      }
+    });
+    sharedMountPoint = dir;
   }
   return sharedMountPoint;
 }
