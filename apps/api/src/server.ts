@@ -24,6 +24,7 @@ import { lockDataDir, pgliteDir, privateDir, readOrCreateSecret } from './data-d
 import { type PlatformBroker, platformSettings, wirePlatform } from './platform';
 import { noBrokerAccess, rabbitBrokerAccess } from './services/broker-access';
 import type { SandboxBackend } from './services/sandboxes';
+import { logTransitions } from './services/transition-log';
 
 export interface OpenedDatabase {
   db: Db;
@@ -249,6 +250,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       logger,
     });
     cleanup.push(() => wired.close());
+    cleanup.push(logTransitions({ events: wired.events, logger }));
     const app = wired.app;
 
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
