@@ -177,7 +177,8 @@ export function createTaskSandboxes({
       }
       throw error;
     }
-    if (res.status === 400) {
+    // 400: a bad spec; 403 naming a body field: outside the operator's sandbox policy.
+    if (res.status === 400 || (res.status === 403 && /^body\./.test(problemDetail(res.body) ?? ''))) {
       throw new NonRetryableError(`sandbox request refused: ${problemDetail(res.body) ?? 'bad request'}`);
     }
     return handleFor(expectOk(res, 'request-sandbox').sandbox_id);
