@@ -102,7 +102,7 @@ export function createApp(deps: AppDeps) {
   const brokerAccess = deps.brokerAccess ?? noBrokerAccess;
   app.route('/', agentRoutes({ db, brokerAccess, agentKeys }));
   app.route('/', taskRoutes({ db }));
-  app.route('/', workflowRoutes({ db }));
+  app.route('/', workflowRoutes({ db, logger }));
   app.route('/', marketplaceRoutes({ db, amqpPrefix: brokerAccess.prefix }));
   app.route(
     '/',
@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps) {
         }),
     }),
   );
-  app.route('/', workflowRunRoutes({ db }));
+  app.route('/', workflowRunRoutes({ db, logger }));
   app.route(
     '/',
     agentWorkRoutes({

@@ -181,6 +181,13 @@ export const WorkflowDefinitionBody = z
   .meta({ id: 'WorkflowDefinitionBody' });
 export type WorkflowDefinitionBody = z.infer<typeof WorkflowDefinitionBody>;
 
+/** Why a definition or a run may not go as its author expects, without refusing it. */
+export const WorkflowWarnings = z.array(z.string()).meta({
+  description:
+    'Things that will not go as expected, for instance a step whose capability no registered agent serves ' +
+    '(its task waits in TODO until one is registered). Empty when there are none.',
+});
+
 export const Workflow = z
   .object({
     id: z.guid(),
@@ -198,6 +205,12 @@ export const Workflow = z
   })
   .meta({ id: 'Workflow' });
 export type Workflow = z.infer<typeof Workflow>;
+
+/** What POST /api/workflows answers: the workflow, and what may not go as expected when it runs. */
+export const CreatedWorkflow = Workflow.extend({ warnings: WorkflowWarnings }).meta({
+  id: 'CreatedWorkflow',
+});
+export type CreatedWorkflow = z.infer<typeof CreatedWorkflow>;
 
 export const WorkflowPage = z
   .object({ items: z.array(Workflow), next_cursor: z.string().nullable() })
@@ -223,7 +236,7 @@ export const WorkflowRunStatus = z.enum(workflowRunStatusValues);
 export type WorkflowRunStatus = z.infer<typeof WorkflowRunStatus>;
 
 export const TriggeredRun = z
-  .object({ run_id: z.guid(), status: WorkflowRunStatus })
+  .object({ run_id: z.guid(), status: WorkflowRunStatus, warnings: WorkflowWarnings })
   .meta({ id: 'TriggeredRun' });
 
 export const WorkflowRun = z

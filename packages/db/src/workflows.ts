@@ -57,6 +57,22 @@ export async function findInstalledWorkflow(
   return rows[0];
 }
 
+/**
+ * Those of `capabilities` that no registered (non-revoked) agent serves, in the order given.
+ *
+ * @example await unservedCapabilities(db, ['echo', 'git']) // ['git'] when only echo is served
+ */
+export async function unservedCapabilities(db: Queryable, capabilities: string[]): Promise<string[]> {
+  if (capabilities.length === 0) return [];
+  const { rows } = await db.query<{ capability: string }>(
+    `SELECT c.capability FROM unnest($1::text[]) WITH ORDINALITY AS c (capability, n)
+     WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.revoked_at IS NULL AND c.capability = ANY (a.capabilities))
+     ORDER BY c.n`,
+    [capabilities],
+  );
+  return rows.map((r) => r.capability);
+}
+
 /** The order of the workflow list; a cursor carries a position in it. */
 export const workflowListOrder = newestFirst('created_at');
 

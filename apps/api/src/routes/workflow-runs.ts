@@ -10,12 +10,13 @@ import {
   WorkflowStatsQuery,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
+import type { Logger } from 'pino';
 import { currentUser } from '../middleware/auth';
 import { fieldProblem } from '../problem';
 import { cancelRun, listRuns, runView, statsOf, triggerRun } from '../services/workflow-runs';
 import { createRouter, protectedRoute } from './route-kit';
 
-export function workflowRunRoutes({ db }: { db: Db }) {
+export function workflowRunRoutes({ db, logger }: { db: Db; logger?: Logger }) {
   const router = createRouter();
   const runJson = { 'application/json': { schema: WorkflowRunDetail } };
 
@@ -28,7 +29,8 @@ export function workflowRunRoutes({ db }: { db: Db }) {
         'Start a run: one task per step, the roots queued at once, the rest when their dependencies are done',
       description:
         'Optional `Idempotency-Key` header: the same key for the same workflow returns the same run ' +
-        '(with `Idempotent-Replayed: true`).',
+        '(with `Idempotent-Replayed: true`). `warnings` names each step whose capability no registered agent ' +
+        'serves: the run starts anyway, and that step waits in TODO until such an agent is registered.',
       action: 'workflows.trigger',
       request: {
         params: WorkflowIdParams,
@@ -54,7 +56,13 @@ export function workflowRunRoutes({ db }: { db: Db }) {
         createdBy: currentUser(c.get('auth')).sub,
       });
       if (!run.created) c.header('idempotent-replayed', 'true');
-      return c.json({ run_id: run.run_id, status: run.status as 'RUNNING' }, 201);
+      if (run.created && run.warnings.length > 0) {
+        logger?.warn(
+          { workflow_run_id: run.run_id, warnings: run.warnings },
+          'workflow run started with warnings',
+        );
+      }
+      return c.json({ run_id: run.run_id, status: run.status as 'RUNNING', warnings: run.warnings }, 201);
     },
   );
 

@@ -1,4 +1,5 @@
 import {
+  CreatedWorkflow,
   PublishMarketplaceItemBody,
   Workflow,
   WorkflowDefinitionBody,
@@ -8,11 +9,18 @@ import {
   WorkflowPage,
 } from '@devart/contracts';
 import type { Db } from '@devart/db';
+import type { Logger } from 'pino';
 import { currentUser } from '../middleware/auth';
-import { createWorkflow, exportWorkflow, findWorkflow, listWorkflowPage } from '../services/workflows';
+import {
+  capabilityWarnings,
+  createWorkflow,
+  exportWorkflow,
+  findWorkflow,
+  listWorkflowPage,
+} from '../services/workflows';
 import { createRouter, protectedRoute } from './route-kit';
 
-export function workflowRoutes({ db }: { db: Db }) {
+export function workflowRoutes({ db, logger }: { db: Db; logger?: Logger }) {
   const router = createRouter();
   const workflowJson = { 'application/json': { schema: Workflow } };
 
@@ -24,14 +32,24 @@ export function workflowRoutes({ db }: { db: Db }) {
       summary: 'Define a workflow: steps with dependencies (a DAG) and templated payloads',
       description:
         'Refused with 400 naming the problem: a dependency cycle (named), unknown or duplicate step keys, ' +
-        'templates that read a step that is not upstream, or variables that are not declared.',
+        'templates that read a step that is not upstream, or variables that are not declared. ' +
+        '`warnings` names each step whose capability no registered agent serves (the workflow is created anyway).',
       action: 'workflows.create',
       request: {
         body: { required: true, content: { 'application/json': { schema: WorkflowDefinitionBody } } },
       },
-      responses: { 201: { description: 'Created', content: workflowJson } },
+      responses: {
+        201: { description: 'Created', content: { 'application/json': { schema: CreatedWorkflow } } },
+      },
     }),
-    async (c) => c.json(await createWorkflow(db, c.req.valid('json'), currentUser(c.get('auth')).sub), 201),
+    async (c) => {
+      const body = c.req.valid('json');
+      const workflow = await createWorkflow(db, body, currentUser(c.get('auth')).sub);
+      const warnings = await capabilityWarnings(db, body.steps);
+      if (warnings.length > 0)
+        logger?.warn({ workflow_id: workflow.id, warnings }, 'workflow created with warnings');
+      return c.json({ ...workflow, warnings }, 201);
+    },
   );
 
   router.openapi(

@@ -35,7 +35,7 @@ import {
   NotFoundError,
   ValidationError,
 } from './domain-errors';
-import { createWorkflow, workflowProblems } from './workflows';
+import { capabilityWarnings, createWorkflow, workflowProblems } from './workflows';
 
 export interface Publisher {
   userId: string;
@@ -260,6 +260,7 @@ export async function installItem(
     }
     return db.transaction(async (tx) => {
       await lockMarketplaceInstall(tx, found.id);
+      warnings.push(...(await capabilityWarnings(tx, definition.data.steps)));
       const existing = await findInstalledWorkflow(tx, found.id, definition.data.name);
       if (existing) return { ...summary(found), workflow: existing, installation: 'existing' as const };
       const workflow = await createWorkflow(tx, definition.data, installer.userId, {

@@ -29,6 +29,7 @@ import {
 import { decodeCursor, encodeCursor } from './cursor';
 import { ConflictError, NotFoundError, ValidationError } from './domain-errors';
 import { runEndEvents, runEvent, runTotals, taskEvent } from './lifecycle-events';
+import { capabilityWarnings } from './workflows';
 
 /** What `workflows.definition` holds: the body that created the workflow, less name and description. */
 interface StoredDefinition {
@@ -55,30 +56,34 @@ export interface RunStart {
   createdBy: string | null;
 }
 
+/** A run started (or found again by its Idempotency-Key), with what may not go as expected in it. */
+export interface StartedRun {
+  run_id: string;
+  status: string;
+  created: boolean;
+  /** Steps whose capability no registered agent serves (the run starts anyway). */
+  warnings: string[];
+}
+
 /**
  * Starts a run in one transaction: the run (RUNNING, trigger_context = the resolved variables and the context),
  * one task per step linked by workflow_run_id and step_key — the roots TODO and queued, the rest
  * PENDING. The same Idempotency-Key returns the same run.
  */
-export async function triggerRun(
-  db: Db,
-  input: RunStart,
-): Promise<{ run_id: string; status: string; created: boolean }> {
+export async function triggerRun(db: Db, input: RunStart): Promise<StartedRun> {
   return db.transaction((tx) => startRun(tx, input));
 }
 
 /** triggerRun inside the caller's transaction, for a caller that records more in it (a webhook delivery). */
-export async function startRun(
-  tx: Queryable,
-  input: RunStart,
-): Promise<{ run_id: string; status: string; created: boolean }> {
+export async function startRun(tx: Queryable, input: RunStart): Promise<StartedRun> {
   const workflow = await getWorkflow(tx, input.workflowId);
   if (!workflow) throw new NotFoundError(`No workflow ${input.workflowId}.`);
+  const definition = workflow.definition as StoredDefinition;
+  const warnings = await capabilityWarnings(tx, definition.steps);
   if (input.idempotencyKey) {
     const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey);
-    if (existing) return { run_id: existing.id, status: existing.status, created: false };
+    if (existing) return { run_id: existing.id, status: existing.status, created: false, warnings };
   }
-  const definition = workflow.definition as StoredDefinition;
   const resolved = resolveVariables(definition.variables ?? {}, input.variables);
   if (!resolved.ok) {
     const errors = resolved.problems.map((p) => ({ location: 'body', field: p.path, message: p.message }));
@@ -95,7 +100,7 @@ export async function startRun(
   if (!run) {
     // A concurrent trigger with the same key won the insert; answer with its run.
     const existing = await findRunByIdempotencyKey(tx, input.workflowId, input.idempotencyKey!);
-    return { run_id: existing!.id, status: existing!.status, created: false };
+    return { run_id: existing!.id, status: existing!.status, created: false, warnings };
   }
   const steps = await insertTasks(
     tx,
@@ -119,7 +124,7 @@ export async function startRun(
     runEvent('workflow_run.started', run, { steps: steps.length }),
     ...steps.map((step) => taskEvent('task.created', step)),
   ]);
-  return { run_id: run.id, status: run.status, created: true };
+  return { run_id: run.id, status: run.status, created: true, warnings };
 }
 
 /**

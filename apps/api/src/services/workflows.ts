@@ -10,6 +10,7 @@ import {
   insertWorkflow,
   listWorkflows,
   type Queryable,
+  unservedCapabilities,
   type WorkflowRow,
   workflowListOrder,
 } from '@devart/db';
@@ -102,4 +103,24 @@ export async function exportWorkflow(
       ...(workflow.definition as Record<string, unknown>),
     },
   };
+}
+
+/**
+ * One warning per step whose capability no registered (non-revoked) agent serves: such a step's
+ * task waits in TODO until an agent with it is registered. The definition is not refused for it —
+ * agents come and go — but its author should hear it.
+ */
+export async function capabilityWarnings(
+  db: Queryable,
+  steps: readonly { key: string; capability?: string | null }[],
+): Promise<string[]> {
+  const wanted = [...new Set(steps.flatMap((s) => (s.capability ? [s.capability] : [])))];
+  const unserved = new Set(await unservedCapabilities(db, wanted));
+  return steps
+    .filter((s) => s.capability && unserved.has(s.capability))
+    .map(
+      (s) =>
+        `Step "${s.key}" needs capability "${s.capability}", which no registered agent serves: its task will ` +
+        `wait in TODO until an agent with it is registered (POST /api/agents).`,
+    );
 }
