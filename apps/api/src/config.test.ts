@@ -102,6 +102,7 @@ describe('the configuration schema', () => {
     [{ SANDBOX_MAX_CONCURRENT_EXECS: '2.5' }, 'SANDBOX_MAX_CONCURRENT_EXECS'],
     [{ SANDBOX_WORKSPACE_MIB: '8' }, 'SANDBOX_WORKSPACE_MIB'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ LOG_FORMAT: 'text' }, 'LOG_FORMAT'],
     [{ TELEGRAM_BOT_TOKEN: 'not-a-token', TELEGRAM_CHAT_ID: '1' }, 'TELEGRAM_BOT_TOKEN'],
     [{ TELEGRAM_BOT_TOKEN: '123:AAAAAAAAAAAAAAAAAAAAAAAA', TELEGRAM_CHAT_ID: 'my chat' }, 'TELEGRAM_CHAT_ID'],
     [{ TELEGRAM_API_URL: 'api.telegram.org' }, 'TELEGRAM_API_URL'],

@@ -236,15 +236,17 @@ const Variables = z.object({
   GITHUB_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })).transform((v) =>
     (v ?? 'https://api.github.com').replace(/\/+$/, ''),
   ),
-  /** pino log level. */
   /**
    * Bearer token GET /metrics requires (Authorization: Bearer <token>); unset = /metrics is open,
    * as /health is, for an API on a private interface.
    */
   METRICS_TOKEN: optional(z.string().min(16, { error: 'must be at least 16 characters' })),
+  /** pino log level; `debug` adds a line per HTTP request (at `info`, a summary per minute). */
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform(
     (v) => v ?? 'info',
   ),
+  /** `pretty`: one human-readable line per record; `json`: pino's JSON lines; unset = pretty on a terminal, json otherwise. */
+  LOG_FORMAT: optional(z.enum(['json', 'pretty'], { error: 'must be json or pretty' })),
 });
 
 /**

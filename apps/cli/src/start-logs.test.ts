@@ -68,3 +68,60 @@ describe(`devart start's log at info on ${backend}`, () => {
     expect(records().filter((r) => r.msg === 'request')).toEqual([]);
   });
 });
+
+describe(`devart start with LOG_FORMAT=pretty LOG_LEVEL=debug on ${backend}`, () => {
+  it("prints one readable line per record: access lines, transitions and the agent's own line per task", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'devart-logs-pretty-'));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DEVART_DATA_DIR: dataDir,
+      LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'pretty',
+      JWT_SECRET: '',
+    };
+    delete env.AMQP_URL;
+    const database = backend === 'postgres' ? await createTestDatabase({ empty: true }) : undefined;
+    if (database) env.DATABASE_URL = database.url;
+    else delete env.DATABASE_URL;
+    const server = spawnDevart(['start', '--port', '0', '--agents', '1'], env);
+    try {
+      const url = await server.url;
+      const token = (
+        await exec(process.execPath, [join(repoRoot, 'bin/devart.mjs'), 'token', '--role', 'supervisor'], {
+          env,
+          cwd: repoRoot,
+        })
+      ).stdout.trim();
+      const res = await fetch(`${url}/api/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'pretty', capability: 'echo', payload: {} }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      const agentLine = new RegExp(
+        `INFO {2}task done: "pretty" \\(echo\\) attempt 1 in \\d+ms {2}task_id=${id} .*outcome=done`,
+      );
+      for (let i = 0; i < 400 && !agentLine.test(server.stdout); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      const lines = server.stdout.split('\n');
+      expect(lines).toContainEqual(expect.stringMatching(agentLine));
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO {2}task created: "pretty" \\(echo\\) {2}event=task\\.created event_id=\\d+ task_id=${id}`,
+          ),
+        ),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          / DEBUG request {2}request_id=\S+ method=POST path=\/api\/tasks status=201 ms=\d+/,
+        ),
+      );
+      expect(server.stdout).not.toMatch(/^\{/m);
+    } finally {
+      server.child.kill('SIGKILL');
+      await database?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

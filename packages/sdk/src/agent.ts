@@ -316,6 +316,7 @@ export function createAgent(options: AgentOptions): Agent {
       signal: controller.signal,
       logger,
     });
+    const startedAt = performance.now();
     try {
       outcome = await callback({
         ...message,
@@ -358,6 +359,21 @@ export function createAgent(options: AgentOptions): Agent {
             cost: outcome && outcome.status !== 'failed' ? outcome.cost : undefined,
           };
       await reporter.report(report);
+      // One line per task, so an agent's log reads as what it did.
+      const durationMs = Math.round(performance.now() - startedAt);
+      const what = `"${message.title}"${message.capability ? ` (${message.capability})` : ''} attempt ${message.attempt} in ${durationMs}ms`;
+      const fields = {
+        task_id: message.task_id,
+        attempt: message.attempt,
+        capability: message.capability,
+        duration_ms: durationMs,
+      };
+      if (failure)
+        logger.info(
+          { ...fields, outcome: 'failed', retryable: failure.retryable },
+          `task failed: ${what}: ${failure.error.split('\n')[0]!.slice(0, 200)}`,
+        );
+      else logger.info({ ...fields, outcome: 'done' }, `task done: ${what}`);
     } finally {
       clearInterval(timer);
     }

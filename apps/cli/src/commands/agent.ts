@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createAgent } from '@devart/sdk';
-import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
 import type { CommandContext } from '../context';
+import { createLogger, logFormat } from '../logger';
 import { builtInCapabilities, referenceCallback } from '../reference-agent';
 
 export const agentHelp = `Usage: devart agent --capability <list> --api <url> --amqp <url> [--key-file <path>] [--prefix <p>] [--concurrency N]
@@ -104,7 +104,14 @@ export async function agentCommand(args: string[], ctx: CommandContext): Promise
     throw new UsageError(`--concurrency must be a whole number from 1 to 1000 (got "${values.concurrency}")`);
   }
 
-  const logger = pino({ level: ctx.env.LOG_LEVEL || 'info', base: { service: 'devart-agent' } });
+  const format = ctx.env.LOG_FORMAT || undefined;
+  if (format !== undefined && format !== 'json' && format !== 'pretty')
+    throw new UsageError(`LOG_FORMAT must be json or pretty (got "${format}")`);
+  const logger = createLogger({
+    level: ctx.env.LOG_LEVEL || 'info',
+    format: logFormat(format, process.stdout.isTTY === true),
+    service: 'devart-agent',
+  });
   const agent = createAgent({
     apiUrl,
     apiKey,
@@ -122,7 +129,7 @@ export async function agentCommand(args: string[], ctx: CommandContext): Promise
     throw error;
   }
   ctx.err(
-    `devart agent: consuming ${['(none)', ...capabilities].join(', ')} with concurrency ${concurrency}; Ctrl-C to stop`,
+    `devart agent: consuming ${capabilities.join(', ')} (and tasks without a capability) with concurrency ${concurrency}; Ctrl-C to stop`,
   );
   return new Promise<number>((resolve) => {
     let stopping = false;
