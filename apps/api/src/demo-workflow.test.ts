@@ -68,6 +68,14 @@ describe('the demo workflow', () => {
     expect(script).not.toContain('{{');
   });
 
+  it('is defined once when processes start at once on one database', async () => {
+    database = await createTestDatabase();
+    const db = database.db;
+    const ids = await Promise.all([1, 2, 3, 4].map(() => seedDemoWorkflow(db)));
+    expect(ids.filter(Boolean)).toHaveLength(1);
+    expect(await ciPipelines(db)).toHaveLength(1);
+  });
+
   it('is defined on a fresh installation and left as it is on the next start', async () => {
     database = await createTestDatabase();
     const id = await seedDemoWorkflow(database.db);

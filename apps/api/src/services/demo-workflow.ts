@@ -100,10 +100,14 @@ const earlierDemoDefinitions = [
  */
 export async function seedDemoWorkflow(db: Db): Promise<string | undefined> {
   const { name, description, ...definition } = demoWorkflow;
-  for (const earlier of earlierDemoDefinitions) {
-    const upgraded = await upgradeSeededWorkflow(db, { name, from: earlier, to: definition, description });
-    if (upgraded) return upgraded;
-  }
-  if (await workflowNameTaken(db, name)) return undefined;
-  return (await insertWorkflow(db, { name, description, definition, createdBy: null })).id;
+  return db.transaction(async (tx) => {
+    // Two processes starting at once on one database (API replicas) define it once.
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('devart.demo-workflow'))`);
+    for (const earlier of earlierDemoDefinitions) {
+      const upgraded = await upgradeSeededWorkflow(tx, { name, from: earlier, to: definition, description });
+      if (upgraded) return upgraded;
+    }
+    if (await workflowNameTaken(tx, name)) return undefined;
+    return (await insertWorkflow(tx, { name, description, definition, createdBy: null })).id;
+  });
 }

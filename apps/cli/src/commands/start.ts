@@ -1,14 +1,21 @@
-import { registerDemoAgents, seedDemoWorkflow, signUserToken, startPlatform } from '@devart/api';
+import {
+  managementUrlFor,
+  registerDemoAgents,
+  seedDemoWorkflow,
+  signUserToken,
+  startPlatform,
+} from '@devart/api';
 import { type Agent, createAgent } from '@devart/sdk';
+import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
 import { type CommandContext, configFromEnv } from '../context';
-import { createLogger, logFormat } from '../logger';
+import { managementApiProblem } from '../management-check';
 import { referenceCallback } from '../reference-agent';
 
 /** The demo agents' capabilities; `shell` runs in a sandbox the API provisions, never on the host. */
 const demoCapabilities = ['echo', 'shell'];
 
-export const startHelp = `Usage: devart start [--port <n>] [--host <addr>] [--agents <n>]
+export const startHelp = `Usage: devart start [--port <n>] [--host <addr>] [--agents <n>] [--no-demo]
 
 Applies pending migrations, then serves the API (and its docs at /api/docs).
 Runs on the embedded database in DEVART_DATA_DIR (default .devart/) unless DATABASE_URL is set.
@@ -24,6 +31,8 @@ Options:
   --agents <n>    demo agents to run in this process (default: 2 on the embedded broker, 0 with
                   AMQP_URL, where agents run as "devart agent" processes), with the echo and shell
                   capabilities: shell tasks run in a sandbox the API provisions (bubblewrap, no network)
+  --no-demo       do not define the demo workflow "ci-pipeline" (defined otherwise, in every mode,
+                  once: an existing workflow of that name is left alone)
   -h, --help      show this help`;
 
 /**
@@ -60,6 +69,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
     port: { type: 'string' },
     host: { type: 'string' },
     agents: { type: 'string' },
+    'no-demo': { type: 'boolean' },
   });
   if (values.help) {
     ctx.out(startHelp);
@@ -73,14 +83,22 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
   }
   const config = configFromEnv(ctx.env, { PORT: values.port, HOST: values.host });
   const demoCount = values.agents === undefined ? (config.AMQP_URL ? 0 : 2) : Number(values.agents);
-  const logger = createLogger({
-    level: config.LOG_LEVEL,
-    format: logFormat(config.LOG_FORMAT, process.stdout.isTTY === true),
-    service: 'devart-api',
-  });
+  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'devart-api' } });
   ctx.err(
     `devart: starting on ${config.DATABASE_URL ? 'PostgreSQL' : `the embedded database in ${config.DEVART_DATA_DIR}`}…`,
   );
+  if (config.AMQP_URL) {
+    // Without the management API no agent can register (each gets a broker user through it):
+    // say so now, naming the variable and the plugin, rather than answer POST /api/agents 503.
+    const problem = await managementApiProblem(
+      managementUrlFor(config)!,
+      config.RABBITMQ_MANAGEMENT_URL ? 'RABBITMQ_MANAGEMENT_URL' : 'derived from AMQP_URL',
+    );
+    if (problem) {
+      ctx.err(`devart: ${problem}`);
+      return 1;
+    }
+  }
   const platform = await startPlatform(config, logger);
   // A last line of defence, not a fix: a rejection nobody handled is a bug, but it should reach the
   // log as a line operators' tooling reads rather than end the API for every client with a raw stack.
@@ -88,10 +106,6 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
     logger.error({ err: reason }, 'unhandled promise rejection; this is a bug, please report it');
   process.on('unhandledRejection', onUnhandledRejection);
   const demoAgents: Agent[] = [];
-  // The transition lines already tell what the demo agents did; their own lines only at debug.
-  const agentLogger = logger.isLevelEnabled('debug')
-    ? logger
-    : logger.child({ component: 'demo-agent' }, { level: 'warn' });
   try {
     for (const { apiKey } of await registerDemoAgents(platform.db, {
       count: demoCount,
@@ -103,13 +117,13 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
         broker: platform.broker,
         capabilities: demoCapabilities,
         concurrency: 4,
-        logger: agentLogger,
+        logger,
         shutdownGraceMs: 5000,
       });
       await agent.startConsuming(referenceCallback());
       demoAgents.push(agent);
     }
-    if (demoAgents.length > 0) await seedDemoWorkflow(platform.db);
+    if (!values['no-demo']) await seedDemoWorkflow(platform.db);
   } catch (error) {
     process.off('unhandledRejection', onUnhandledRejection);
     await platform.close();
