@@ -122,6 +122,28 @@ describe(`the terminal commands (tasks, runs, trigger, agents) against a real de
     expect(code).toBe(0);
   });
 
+  it('runs --watch follows a new run of the workflow step by step, and Ctrl-C ends it with 0', async () => {
+    const child = execFile(process.execPath, [bin, 'runs', 'ci-pipeline', '--watch'], { env, cwd: repoRoot });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    try {
+      for (let i = 0; i < 400 && !out.includes('watching runs of ci-pipeline'); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 500));
+      const runId = (await devart(['trigger', 'ci-pipeline'], env)).stdout.trim();
+      const finished = new RegExp(`run ${runId}  ci-pipeline  COMPLETED  4/4 steps`);
+      for (let i = 0; i < 600 && !finished.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(out).toMatch(finished);
+      expect(out).toMatch(new RegExp(`run ${runId}  step test  DONE`));
+    } finally {
+      child.kill('SIGINT');
+    }
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+  });
+
   it('agents lists the demo agents', async () => {
     const ran = await devart(['agents'], env);
     expect(ran.code).toBe(0);
