@@ -54,6 +54,12 @@ const ETC_ENTRIES = [
 const LAUNCHER_SCRIPT = `while [ "$1" != -- ]; do echo $$ > "$1" || { echo "${CGROUP_JOIN_FAILED} $1" >&2; exit ${LAUNCHER_FAILED}; }; shift; done; shift; exec "$@"`;
 
 /**
+ * The descriptor bwrap reads the seccomp program from (`--seccomp`): the exec's fifth stdio pipe.
+ * The launcher, prlimit, unshare and setpriv all pass inherited descriptors on.
+ */
+export const SECCOMP_FD = 4;
+
+/**
  * The arguments of `/bin/sh` for one exec: launcher, prlimit, bwrap. bwrap's own options come
  * through fd 3 (see {@link sandboxArgs}), so env values never show in the host's `ps`.
  */
@@ -110,7 +116,8 @@ export function systemMountArgs(): string[] {
  * command (uid 0 of its own user namespace unless `user` or ./user's drop says otherwise) can
  * neither mount nor override file modes.
  * With `--disable-userns` it cannot create further user namespaces either, which closes the
- * usual way to reach kernel code that only a namespace's root may call.
+ * usual way to reach kernel code that only a namespace's root may call; with `--seccomp` the
+ * syscalls ./seccomp denies answer EPERM.
  */
 export function sandboxArgs(
   systemArgs: string[],
@@ -121,6 +128,8 @@ export function sandboxArgs(
     memoryMiB: number;
     /** The uid and gid inside the user namespace; unset = bwrap's default (the caller's). */
     user?: { uid: number; gid: number };
+    /** Whether the seccomp program comes on SECCOMP_FD (see ./seccomp). */
+    seccomp?: boolean;
   },
 ): string[] {
   return [
@@ -131,6 +140,7 @@ export function sandboxArgs(
     '--new-session',
     '--cap-drop',
     'ALL',
+    ...(options.seccomp ? ['--seccomp', String(SECCOMP_FD)] : []),
     '--hostname',
     'sandbox',
     ...systemArgs,

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { errnoCode } from '../shared/process';
 import { NAMESPACE_ARGS } from './argv';
+import { seccompSupported } from './seccomp';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,6 +20,8 @@ export interface BubblewrapFeatures {
   disableUserns: boolean;
   /** `--size` for `--tmpfs`: /tmp and /dev/shm get a size limit. */
   tmpfsSize: boolean;
+  /** `--seccomp FD`: the command runs under the syscall filter of ./seccomp. */
+  seccomp: boolean;
 }
 
 /** Whether bubblewrap can run sandboxes here, and if not, what to do about it. */
@@ -28,14 +31,18 @@ export type BubblewrapStatus =
 
 /** Reads the features from the text of `bwrap --help`. */
 export function parseBubblewrapFeatures(help: string): BubblewrapFeatures {
-  return { disableUserns: /^\s*--disable-userns\b/m.test(help), tmpfsSize: /^\s*--size\b/m.test(help) };
+  return {
+    disableUserns: /^\s*--disable-userns\b/m.test(help),
+    tmpfsSize: /^\s*--size\b/m.test(help),
+    seccomp: /^\s*--seccomp\b/m.test(help),
+  };
 }
 
 /**
  * One start-up warning per protection this bwrap cannot give; empty when it has them all.
  * @example bubblewrapWarnings({ available: true, version: '0.6.2', features }) // ['bubblewrap 0.6.2 has no --disable-userns: …']
  */
-export function bubblewrapWarnings(status: BubblewrapStatus): string[] {
+export function bubblewrapWarnings(status: BubblewrapStatus, arch: string = process.arch): string[] {
   if (!status.available) return [];
   const warnings: string[] = [];
   if (!status.features.disableUserns)
@@ -48,13 +55,23 @@ export function bubblewrapWarnings(status: BubblewrapStatus): string[] {
       `bubblewrap ${status.version} has no --size: /tmp is a tmpfs without a size limit and /dev/shm is read-only; ` +
         'install bubblewrap 0.8 or later',
     );
+  if (!status.features.seccomp)
+    warnings.push(
+      `bubblewrap ${status.version} has no --seccomp: sandboxed code runs without a syscall filter ` +
+        '(keyctl, ptrace, bpf, perf_event_open … stay reachable); install bubblewrap 0.8 or later',
+    );
+  else if (!seccompSupported(arch))
+    warnings.push(
+      `no seccomp filter is built for this architecture (${arch}, only x86_64): sandboxed code runs ` +
+        'without a syscall filter (keyctl, ptrace, bpf, perf_event_open … stay reachable)',
+    );
   return warnings;
 }
 
 /**
  * Checks that bubblewrap is installed and can create the namespaces the provider uses, and
  * which optional protections it offers.
- * @example await detectBubblewrap() // { available: true, version: '0.8.0', features: { disableUserns: true, tmpfsSize: true } }
+ * @example await detectBubblewrap() // { available: true, version: '0.8.0', features: { disableUserns: true, tmpfsSize: true, seccomp: true } }
  */
 export async function detectBubblewrap(bwrapPath = 'bwrap'): Promise<BubblewrapStatus> {
   let version: string;

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { type ExecResult, SandboxUnavailableError } from '../provider';
 import { CappedOutput } from '../shared/capped-output';
 import { killProcessGroup } from '../shared/process';
-import { CGROUP_JOIN_FAILED, LAUNCHER_FAILED } from './argv';
+import { CGROUP_JOIN_FAILED, LAUNCHER_FAILED, SECCOMP_FD } from './argv';
 
 /** How long to wait for stdout/stderr to close after the process exits or is killed. */
 const CLOSE_GRACE_MS = 2000;
@@ -19,6 +19,8 @@ export interface HostExec {
   launcherArgv: string[];
   /** bwrap's options, written NUL-separated to fd 3. */
   bwrapArgs: string[];
+  /** The encoded seccomp program, written to SECCOMP_FD when bwrapArgs name it. */
+  seccomp?: Buffer;
   stdin: string | undefined;
   timeoutMs: number;
   outputLimit: number;
@@ -32,7 +34,7 @@ export interface HostExec {
  */
 export async function runOnHost(exec: HostExec): Promise<ExecResult> {
   const child = spawn('/bin/sh', exec.launcherArgv, {
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: exec.seccomp ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'],
     // Its own process group, so a timeout can kill bwrap and its init in one call.
     detached: true,
     // Only what the launcher needs: the caller's env goes into the sandbox, never here.
@@ -41,6 +43,10 @@ export async function runOnHost(exec: HostExec): Promise<ExecResult> {
   exec.onSpawn(child);
   (child.stdio[3] as Writable).on('error', () => {});
   (child.stdio[3] as Writable).end(`${exec.bwrapArgs.join('\0')}\0`);
+  if (exec.seccomp) {
+    (child.stdio[SECCOMP_FD] as Writable).on('error', () => {});
+    (child.stdio[SECCOMP_FD] as Writable).end(exec.seccomp);
+  }
   const result = await collect(child, exec);
   if (result.exitCode === LAUNCHER_FAILED && result.stderr.startsWith(CGROUP_JOIN_FAILED))
     throw new SandboxUnavailableError(result.stderr.trim());

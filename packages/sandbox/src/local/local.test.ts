@@ -69,23 +69,37 @@ describe('detectBubblewrap', () => {
 describe('bubblewrap features', () => {
   it('are read from --help, and each missing one is a start-up warning naming it', () => {
     expect(
-      parseBubblewrapFeatures('    --disable-userns   Disable …\n    --size BYTES   Set size …\n'),
+      parseBubblewrapFeatures(
+        '    --disable-userns   Disable …\n    --size BYTES   Set size …\n    --seccomp FD   Load …\n',
+      ),
     ).toEqual({
       disableUserns: true,
       tmpfsSize: true,
+      seccomp: true,
     });
     const old = { available: true as const, version: '0.4.1', features: parseBubblewrapFeatures('') };
     const warnings = bubblewrapWarnings(old);
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(/^bubblewrap 0\.4\.1 has no --disable-userns: .*user namespaces/);
     expect(warnings[1]).toMatch(/^bubblewrap 0\.4\.1 has no --size: /);
+    expect(warnings[2]).toMatch(/^bubblewrap 0\.4\.1 has no --seccomp: .*without a syscall filter/);
+    // A bwrap with --seccomp on an architecture the filter is not written for.
+    const arm = {
+      available: true as const,
+      version: '0.8.0',
+      features: parseBubblewrapFeatures('  --seccomp FD\n'),
+    };
+    expect(bubblewrapWarnings(arm, 'arm64').at(-1)).toMatch(
+      /^no seccomp filter is built for this architecture \(arm64/,
+    );
     if (bwrap.available) expect(bubblewrapWarnings(bwrap)).toEqual([]);
   });
 });
 
 /**
  * A bwrap that claims to be 0.6 and hides --disable-userns and --size from its help: what an
- * older distribution ships. Everything else goes to the real one.
+ * older distribution ships. It hides --seccomp too, so the filter's fallback (none) runs here.
+ * Everything else goes to the real one.
  */
 async function olderBwrap(dir: string): Promise<string> {
   const path = join(dir, 'bwrap-0.6');
@@ -94,7 +108,7 @@ async function olderBwrap(dir: string): Promise<string> {
     `#!/bin/sh
 case "$1" in
   --version) echo "bubblewrap 0.6.0"; exit 0 ;;
-  --help) bwrap --help | grep -v -e --disable-userns -e --size; exit 0 ;;
+  --help) bwrap --help | grep -v -e --disable-userns -e --size -e --seccomp; exit 0 ;;
 esac
 exec bwrap "$@"
 `,
@@ -407,7 +421,8 @@ describe.skipIf(!bwrap.available)('local (bubblewrap) provider', () => {
       const unshare = await provider.exec(id, ['unshare', '-U', 'true']);
       expect(unshare.exitCode).not.toBe(0);
       expect(unshare.stderr).toMatch(/unshare failed/);
-      // The same command through a bwrap without --disable-userns: the check above is what stops it.
+      // The same command through a bwrap without --disable-userns (nor --seccomp, which denies
+      // unshare too): those checks are what stop it.
       const older = createLocalProvider({ rootDir, bwrapPath: await olderBwrap(dataDir) });
       const { id: oldId } = await older.provision(spec);
       expect(await older.exec(oldId, ['unshare', '-U', 'true'])).toMatchObject({ exitCode: 0 });

@@ -54,6 +54,7 @@ import {
 import { type BubblewrapFeatures, detectBubblewrap, detectPrlimit } from './detect';
 import { runOnHost } from './exec';
 import { cgroupName, ID_PATTERN, readRecord, remainingMs, type SandboxRecord } from './record';
+import { seccompFilter } from './seccomp';
 import {
   detectSandboxUser,
   dropArgs,
@@ -166,6 +167,8 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
   const workspaceMounts = canMountWorkspaces();
   const sandboxUser = detectSandboxUser(bwrapPath);
   const systemArgs = systemMountArgs();
+  // Built once; undefined on architectures it is not written for (start-up warns).
+  const seccompProgram = seccompFilter();
   const running = new Map<string, Set<RunningExec>>();
   const terminating = new Set<string>();
   let bwrapFeatures: Promise<BubblewrapFeatures> | undefined;
@@ -292,6 +295,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
       checkExecRequest(command, { ...execOptions, timeoutMs: timeoutOption });
       const env = sandboxEnv(execOptions.env);
       const features = await ensureAvailable();
+      const seccomp = features.seccomp ? seccompProgram : undefined;
       // The TTL is a hard lifetime: no command outlives its sandbox. setTimeout takes 31 bits.
       const timeoutMs = Math.min(timeoutOption, remainingMs(record, now()), MAX_TIMER_MS);
       // Run as nobody on the host, bwrap reaches the sandbox's directory only through the bind
@@ -301,6 +305,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
         features,
         memoryMiB: record.spec.memory,
         user: sandboxUser === 'namespace' ? { uid: SANDBOX_UID, gid: SANDBOX_GID } : undefined,
+        seccomp: seccomp !== undefined,
       });
       const nproc = record.cgroups.pids || isRoot() ? undefined : (await userTaskCount()) + pidsLimit;
       const rlimits = rlimitArgs(record, { timeoutMs, fileSizeLimit, nproc });
@@ -315,6 +320,7 @@ export function createLocalProvider(options: LocalProviderOptions): LocalSandbox
           command,
         }),
         bwrapArgs,
+        seccomp,
         stdin: execOptions.stdin,
         timeoutMs,
         outputLimit,
