@@ -6,9 +6,9 @@ import {
   startPlatform,
 } from '@devart/api';
 import { type Agent, createAgent } from '@devart/sdk';
-import pino from 'pino';
 import { parseFlags, UsageError } from '../args';
 import { type CommandContext, configFromEnv } from '../context';
+import { createLogger, logFormat } from '../logger';
 import { managementApiProblem } from '../management-check';
 import { referenceCallback } from '../reference-agent';
 
@@ -83,7 +83,11 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
   }
   const config = configFromEnv(ctx.env, { PORT: values.port, HOST: values.host });
   const demoCount = values.agents === undefined ? (config.AMQP_URL ? 0 : 2) : Number(values.agents);
-  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'devart-api' } });
+  const logger = createLogger({
+    level: config.LOG_LEVEL,
+    format: logFormat(config.LOG_FORMAT, process.stdout.isTTY === true),
+    service: 'devart-api',
+  });
   ctx.err(
     `devart: starting on ${config.DATABASE_URL ? 'PostgreSQL' : `the embedded database in ${config.DEVART_DATA_DIR}`}…`,
   );
@@ -106,6 +110,10 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
     logger.error({ err: reason }, 'unhandled promise rejection; this is a bug, please report it');
   process.on('unhandledRejection', onUnhandledRejection);
   const demoAgents: Agent[] = [];
+  // The transition lines already tell what the demo agents did; their own lines only at debug.
+  const agentLogger = logger.isLevelEnabled('debug')
+    ? logger
+    : logger.child({ component: 'demo-agent' }, { level: 'warn' });
   try {
     for (const { apiKey } of await registerDemoAgents(platform.db, {
       count: demoCount,
@@ -117,7 +125,7 @@ export async function start(args: string[], ctx: CommandContext): Promise<number
         broker: platform.broker,
         capabilities: demoCapabilities,
         concurrency: 4,
-        logger,
+        logger: agentLogger,
         shutdownGraceMs: 5000,
       });
       await agent.startConsuming(referenceCallback());
