@@ -62,7 +62,7 @@ describe(`template-bearing strings over HTTP on ${backend}`, () => {
     const installed = await timed(() =>
       api.call('POST', `/api/marketplace/${id}/install`, { auth: supervisor, body: {} }),
     );
-    expect(installed.res.status, await installed.res.clone().text()).toBe(200);
+    expect(installed.res.status, await installed.res.clone().text()).toBe(201);
     console.info(
       `marketplace manifest, ${size} bytes full of {{: publish ${published.ms.toFixed(0)} ms, install ${installed.ms.toFixed(0)} ms`,
     );
