@@ -209,20 +209,20 @@ describe(`agent, sandbox and marketplace events on ${backend}`, () => {
     const first = await service.request(caller, agent.id, {
       task_id: task!.id,
       ttl_seconds: 60,
-      egress: [],
-    } as never);
+      egress: 'none',
+    });
     await service.terminate(caller, first.sandbox_id);
     await service.terminate(caller, first.sandbox_id); // already ended: nothing more
     refuse = true;
     await expect(
-      service.request(caller, agent.id, { task_id: task!.id, ttl_seconds: 60, egress: [] } as never),
+      service.request(caller, agent.id, { task_id: task!.id, ttl_seconds: 60, egress: 'none' }),
     ).rejects.toThrow('no room');
     refuse = false;
     const lost = await service.request(caller, agent.id, {
       task_id: task!.id,
       ttl_seconds: 60,
-      egress: [],
-    } as never);
+      egress: 'none',
+    });
     alive.clear();
     expect(await service.reconcile()).toEqual({ removed: [], lost: 1 });
 
