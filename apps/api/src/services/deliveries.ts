@@ -29,6 +29,7 @@ import {
 } from '@devart/db';
 import type { Logger } from 'pino';
 import { type FailureStreak, failureStreak } from './failure-streak';
+import { startNotifiedLoop } from './notified-loop';
 
 /** What one attempt to send came to. */
 export type SendResult =
@@ -114,10 +115,6 @@ export async function startDeliveryLoop(options: DeliveryLoopOptions): Promise<D
   const held: Recorded[] = [];
   let announcedAt = 0;
   let purgedAt = Date.now();
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  let pendingWake = false;
-  let failures = 0;
 
   const outcomeOf = (delivery: ClaimedDelivery, channel: DeliveryChannel, sent: SendResult): Recorded => {
     const base = { id: delivery.id, attempts: delivery.attempts, channel: channel.name };
@@ -198,52 +195,21 @@ export async function startDeliveryLoop(options: DeliveryLoopOptions): Promise<D
     }
   };
 
-  const loop = async () => {
-    while (!stopped) {
-      try {
-        await drainOnce();
-        streak.succeeded();
-      } catch (error) {
-        streak.failed(error);
-      }
-      if (stopped) break;
-      if (pendingWake && !streak.failing) {
-        pendingWake = false;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        // While the database fails, the wait grows to 2 s, as the outbox relay's does.
-        const delay = streak.failing ? Math.min(pollIntervalMs * 2 ** failures++, 2000) : pollIntervalMs;
-        const timer = setTimeout(resolve, delay);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-      if (!streak.failing) failures = 0;
-    }
-  };
-
-  const unlisten = await db.listen(DELIVERIES_CHANNEL, () => {
-    if (wake && !streak.failing) wake();
-    else pendingWake = true;
-  });
   // Announced before the first event can be appended after start-up, when the database answers.
   await markDeliveryChannels(db, marks)
     .then(() => {
       announcedAt = Date.now();
     })
     .catch((error) => streak.failed(error));
-  const running = loop();
+  const loop = await startNotifiedLoop({
+    pollIntervalMs,
+    streak,
+    step: drainOnce,
+    listen: (notify) => db.listen(DELIVERIES_CHANNEL, notify),
+  });
 
   return {
     drain: drainOnce,
-    async stop() {
-      stopped = true;
-      wake?.();
-      await running;
-      await unlisten();
-    },
+    stop: () => loop.stop(),
   };
 }

@@ -2,6 +2,7 @@ import { claimDueOutbox, type Db, markOutboxSent, type OutboxRow, purgeSentOutbo
 import type { Broker, OutgoingMessage } from '@devart/queue';
 import type { Logger } from 'pino';
 import { failureStreak } from './failure-streak';
+import { startNotifiedLoop } from './notified-loop';
 
 export interface OutboxRelayOptions {
   db: Db;
@@ -46,11 +47,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   // batchSize 500: not compared with other sizes; it bounds one transaction (rows locked, confirms
   // awaited), and docs/performance.md's throughput was measured with it.
   const { db, broker, logger, batchSize = 500, pollIntervalMs = 1000, retainSentSeconds = 3600 } = options;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  let pendingWake = false;
   const streak = failureStreak(logger, 'outbox relay');
-  let failures = 0;
   let lastPurge = 0;
 
   const relayBatch = async (): Promise<number> =>
@@ -77,52 +74,22 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     }
   };
 
-  const loop = async () => {
-    while (!stopped) {
-      try {
-        await drainOnce();
-        streak.succeeded();
-        if (Date.now() - lastPurge > 60_000) {
-          lastPurge = Date.now();
-          await purgeSentOutbox(db, retainSentSeconds);
-        }
-      } catch (error) {
-        // Unpublished rows stay in the outbox; one line per outage, not one per batch.
-        streak.failed(error);
+  const loop = await startNotifiedLoop({
+    pollIntervalMs,
+    streak,
+    listen: (notify) => db.listen('devart_outbox', notify),
+    async step() {
+      // Unpublished rows stay in the outbox; the streak logs one line per outage, not one per batch.
+      await drainOnce();
+      if (Date.now() - lastPurge > 60_000) {
+        lastPurge = Date.now();
+        await purgeSentOutbox(db, retainSentSeconds);
       }
-      if (stopped) break;
-      if (pendingWake && !streak.failing) {
-        pendingWake = false;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        // While failing, NOTIFYs do not cut the wait short (each new task would retry a broken
-        // broker at once); the wait grows to 2 s, so the relay resumes within 2 s of a recovery.
-        const delay = streak.failing ? Math.min(pollIntervalMs * 2 ** failures++, 2000) : pollIntervalMs;
-        const timer = setTimeout(resolve, delay);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-      if (!streak.failing) failures = 0;
-    }
-  };
-
-  const unlisten = await db.listen('devart_outbox', () => {
-    if (wake && !streak.failing) wake();
-    else pendingWake = true;
+    },
   });
-  const running = loop();
 
   return {
     drain: drainOnce,
-    async stop() {
-      stopped = true;
-      wake?.();
-      await running;
-      await unlisten();
-    },
+    stop: () => loop.stop(),
   };
 }
