@@ -158,6 +158,8 @@ describe(`the event log on ${backend}`, () => {
     });
 
     // The second attempt's lease lapses: retries are used up, so the reaper quarantines it.
+    // Its backoff first runs out (a start before next_attempt_at is refused).
+    await current.db.query('UPDATE tasks SET next_attempt_at = now() WHERE id = $1', [task.id]);
     await startAgentTask(current.db, { leaseSeconds: 0.05 }, { taskId: task.id, agent, attempt: 2 });
     await new Promise((resolve) => setTimeout(resolve, 150));
     const reaped = await recorded(() => reapExpiredLeases(current.db, failures));
