@@ -97,6 +97,13 @@ describe.runIf(!!amqpUrl)(`broker faults on ${backend} + rabbitmq`, () => {
         { capabilities: ['fragile'], concurrency: 4 },
       );
     }
+    // The management API lists connections only after its next statistics round: waited for
+    // before the tasks exist, or a fast run could finish them all meanwhile.
+    await p.waitFor(
+      'the connections to show in the management API',
+      async () => (await p.management!.listConnections()).filter((c) => c.vhost === own.vhost).length >= 3,
+      15_000,
+    );
     const total = 1500;
     const ids = await p.createTasks(total, { capability: 'fragile' });
     const done = async () => {
@@ -105,12 +112,6 @@ describe.runIf(!!amqpUrl)(`broker faults on ${backend} + rabbitmq`, () => {
       );
       return rows[0]!.n;
     };
-    // The management API lists connections only after its next statistics round.
-    await p.waitFor(
-      'the connections to show in the management API',
-      async () => (await p.management!.listConnections()).filter((c) => c.vhost === own.vhost).length >= 3,
-      15_000,
-    );
     await p.waitFor('some tasks DONE', async () => (await done()) >= 50);
     const queue = `${p.prefix}tasks.todo.fragile`;
     // What waits in the queue goes with it: only the reconciler can bring those tasks back.
