@@ -1,6 +1,7 @@
 import type { NotificationEventType } from '@devart/contracts';
 import {
   type ClaimedDelivery,
+  type DailySummary,
   type Db,
   type Queryable,
   queueDeliveries,
@@ -248,21 +249,7 @@ export function testNotification(
   };
 }
 
-interface SummaryPayload {
-  since: string;
-  until: string;
-  tasks_created: number;
-  tasks_done: number;
-  tasks_failed: number;
-  tasks_quarantined: number;
-  runs_completed: number;
-  runs_failed: number;
-  quarantined_now: number;
-  agents_offline_now: number;
-  todo_now: number;
-}
-
-function summaryNotification(policy: NotificationPolicy, s: SummaryPayload): Notification {
+function summaryNotification(policy: NotificationPolicy, s: DailySummary): Notification {
   return {
     icon: '📊',
     headline: 'Daily summary',
